@@ -1,0 +1,149 @@
+"""Every figure of the book goes through these helpers, so all chapters look like one book.
+
+Each helper takes an ``ax`` (or makes one) and returns it; nothing here changes matplotlib's
+global settings.
+"""
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib import animation
+
+# One palette for the whole book (colour-blind safe, after Okabe and Ito).
+COLORS = {
+    "data": "#0072B2",     # the spiral, real data
+    "noise": "#D55E00",    # noise, noised points
+    "model": "#009E73",    # what a model produced
+    "exact": "#CC79A7",    # exact / closed-form answers
+    "grey": "#999999",
+}
+PART_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+SPIRAL_LIM = 2.3  # the spiral fits in [-2.3, 2.3]^2
+
+
+def _np(a) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu()
+        return (a if a.dtype in (torch.int64, torch.int32, torch.bool) else a.float()).numpy()
+    return np.asarray(a)
+
+
+def style(ax, title: str | None = None, *, lim: float | None = None, equal: bool = False, grid: bool = True):
+    """The book's look for one axes: light grid, no top/right spines, optional square limits."""
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if grid:
+        ax.grid(True, color="#e6e6e6", linewidth=0.6)
+        ax.set_axisbelow(True)
+    if lim is not None:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    if equal:
+        ax.set_aspect("equal")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, size: float = 3.2, **kwargs):
+    """``plt.subplots`` with panels of ``size`` inches and the book's look; returns (fig, axes)."""
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False,
+                             layout="constrained", **kwargs)
+    for ax in axes.flat:
+        style(ax)
+    return fig, (axes[0, 0] if axes.size == 1 else axes.squeeze())
+
+
+def _ax(ax, size=3.2):
+    return subplots(size=size)[1] if ax is None else ax
+
+
+def scatter(points, ax=None, *, c=None, color=None, s: float = 3, alpha: float = 0.6, label=None,
+            title=None, lim: float | None = SPIRAL_LIM, **kwargs):
+    """Scatter of a 2-D point cloud (N, 2); ``c`` (N,) integer parts are drawn in the book's part colours."""
+    ax = _ax(ax)
+    p = _np(points)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"points has shape {p.shape}; expected (N, 2)")
+    if c is not None and np.issubdtype(_np(c).dtype, np.integer):
+        colors = np.array(PART_COLORS)[_np(c) % len(PART_COLORS)]
+        ax.scatter(p[:, 0], p[:, 1], c=colors, s=s, alpha=alpha, linewidths=0, label=label, **kwargs)
+    else:
+        ax.scatter(p[:, 0], p[:, 1], c=None if c is None else _np(c), color=color or (None if c is not None else COLORS["data"]),
+                   s=s, alpha=alpha, linewidths=0, label=label, **kwargs)
+    return style(ax, title, lim=lim, equal=True)
+
+
+def trails(paths, ax=None, *, color=None, alpha: float = 0.5, lw: float = 0.7, title=None,
+           lim: float | None = SPIRAL_LIM, mark_ends: bool = True):
+    """Paths of walks (K, N, 2): a line per walk over its K positions, a dot at start and end."""
+    ax = _ax(ax)
+    p = _np(paths)
+    if p.ndim != 3 or p.shape[2] != 2:
+        raise ValueError(f"paths has shape {p.shape}; expected (K steps, N walks, 2)")
+    for i in range(p.shape[1]):
+        col = color or PART_COLORS[i % len(PART_COLORS)]
+        ax.plot(p[:, i, 0], p[:, i, 1], color=col, alpha=alpha, lw=lw)
+        if mark_ends:
+            ax.plot(*p[0, i], "o", color=col, ms=3)
+            ax.plot(*p[-1, i], "x", color=col, ms=4)
+    return style(ax, title, lim=lim, equal=True)
+
+
+def image_grid(images, ax=None, *, ncols: int | None = None, labels=None, title=None, cmap="gray",
+               vmin: float | None = None, vmax: float | None = None, pad: int = 1):
+    """Images (N, H, W) or (N, C, H, W) tiled into one mosaic on ``ax``; ``labels`` go under the columns
+    of a single row. Pixel values are shown as they are (give ``vmin``/``vmax`` for the range)."""
+    imgs = _np(images)
+    if imgs.ndim == 4:
+        imgs = imgs.transpose(0, 2, 3, 1)  # (N, H, W, C)
+        if imgs.shape[-1] == 1:
+            imgs = imgs[..., 0]
+    if imgs.ndim not in (3, 4):
+        raise ValueError(f"images has shape {_np(images).shape}; expected (N, H, W) or (N, C, H, W)")
+    n, h, w = imgs.shape[:3]
+    ncols = n if ncols is None else ncols
+    nrows = -(-n // ncols)
+    lo = imgs.min() if vmin is None else vmin
+    hi = imgs.max() if vmax is None else vmax
+    canvas = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad) + imgs.shape[3:], hi, dtype=float)
+    for i in range(n):
+        r, col = divmod(i, ncols)
+        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + col * (w + pad):pad + col * (w + pad) + w] = imgs[i]
+    if ax is None:
+        _, ax = subplots(size=1.0)
+        ax.figure.set_size_inches(max(1.0, 0.9 * ncols), max(1.0, 0.9 * nrows))
+    if canvas.ndim == 3:
+        canvas = np.clip((canvas - lo) / max(hi - lo, 1e-12), 0, 1)
+        ax.imshow(canvas, interpolation="nearest")
+    else:
+        ax.imshow(canvas, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+    ax.set_yticks([])
+    if labels is not None and nrows == 1:
+        ax.set_xticks([pad + c * (w + pad) + (w - 1) / 2 for c in range(len(labels))], labels, fontsize=8)
+        ax.tick_params(length=0)
+    else:
+        ax.set_xticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def animate(fig, update, n_frames: int, *, interval: int = 80, dpi: int = 72):
+    """A jshtml animation that plays in the static online book (no live kernel needed).
+
+    ``update(i)`` redraws frame ``i`` on ``fig``. Returns an ``IPython.display.HTML`` object
+    and closes ``fig`` so the notebook does not also show the last frame as a still.
+    """
+    from IPython.display import HTML
+
+    fig.set_dpi(dpi)  # frames are stored as PNGs in the page: keep them light
+    anim = animation.FuncAnimation(fig, update, frames=n_frames, interval=interval)
+    with matplotlib.rc_context({"animation.embed_limit": 50}):
+        html = anim.to_jshtml(default_mode="loop")
+    plt.close(fig)
+    return HTML(html)

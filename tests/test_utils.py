@@ -1,0 +1,45 @@
+import pytest
+import torch
+
+import difflab
+
+
+def test_device_is_cpu_without_accelerators():
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert difflab.device().type == expected
+
+
+@pytest.mark.parametrize("value,fast", [("", False), ("0", False), ("1", True), ("true", True), ("no", False)])
+def test_is_fast_reads_env(monkeypatch, value, fast):
+    monkeypatch.setenv("DIFFLAB_FAST", value)
+    assert difflab.is_fast() is fast
+    assert difflab.pick("big", "small") == ("small" if fast else "big")
+
+
+def test_is_fast_rejects_unknown_values(monkeypatch):
+    monkeypatch.setenv("DIFFLAB_FAST", "maybe")
+    with pytest.raises(ValueError, match="DIFFLAB_FAST='maybe'"):
+        difflab.is_fast()
+
+
+def test_seed_everything_repeats_draws():
+    g1 = difflab.seed_everything(3)
+    a = torch.randn(5), torch.randn(5, generator=g1)
+    g2 = difflab.seed_everything(3)
+    b = torch.randn(5), torch.randn(5, generator=g2)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert difflab.seed_in_force() == 3
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "0", True])
+def test_seed_everything_rejects_bad_seed(bad):
+    with pytest.raises(ValueError, match="seed="):
+        difflab.seed_everything(bad)
+
+
+def test_check_env_prints_what_it_promises(capsys, monkeypatch):
+    monkeypatch.setenv("DIFFLAB_FAST", "1")
+    dev = difflab.check_env(seed=7)
+    out = capsys.readouterr().out
+    assert f"torch {torch.__version__}" in out and "seed: 7" in out and "fast" in out
+    assert dev == difflab.device()
