@@ -147,3 +147,21 @@ def animate(fig, update, n_frames: int, *, interval: int = 80, dpi: int = 72):
         html = anim.to_jshtml(default_mode="loop")
     plt.close(fig)
     return HTML(html)
+
+
+def field(model, t: int, ax=None, *, lim: float = SPIRAL_LIM, n: int = 17, color=None, title=None, cond=None):
+    """The vector field -eps(x, t) of a 2-D denoiser on an n x n grid: the direction a reverse step
+    moves each point. Arrows are normalised to equal length; their colour shows the magnitude."""
+    ax = _ax(ax)
+    g = torch.linspace(-lim, lim, n)
+    xx, yy = torch.meshgrid(g, g, indexing="xy")
+    pts = torch.stack([xx.flatten(), yy.flatten()], dim=1)  # (n*n, 2)
+    tt = torch.full((len(pts),), int(t), dtype=torch.long)
+    with torch.no_grad():
+        eps = model(pts, tt) if cond is None else model(pts, tt, cond)
+    v = -_np(eps)
+    norm = np.linalg.norm(v, axis=1, keepdims=True) + 1e-12
+    u = v / norm
+    ax.quiver(_np(pts)[:, 0], _np(pts)[:, 1], u[:, 0], u[:, 1], norm[:, 0] if color is None else None,
+              color=color, cmap="viridis", angles="xy", scale_units="xy", scale=n / (1.6 * lim), width=0.006)
+    return style(ax, title, lim=lim, equal=True)

@@ -1,0 +1,99 @@
+"""A small time-conditioned MLP denoiser for 2-D points (Chapters 3-7)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .._checks import check_int
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
+    """Sinusoidal embedding of integer steps (Vaswani et al. 2017, Sec. 3.5; used by Ho et al. 2020, App. B).
+
+    t: (N,) -> (N, dim): [cos(t w_k), sin(t w_k)] with frequencies w_k from 1 down to 1/max_period.
+    """
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    angles = t.float()[:, None] * freqs[None]  # (N, half)
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+
+@dataclass
+class MLPConfig:
+    dim: int = 2            # dimension of the points
+    hidden: int = 128       # width of every hidden layer
+    depth: int = 3          # number of hidden residual blocks
+    time_dim: int = 64      # size of the sinusoidal time embedding
+    n_classes: int = 0      # number of classes for conditioning (0: unconditional; Chapter 5)
+
+
+class Block(nn.Module):
+    """A residual block: x + Linear(SiLU(Linear(x) + embedding))."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.lin1 = nn.Linear(hidden, hidden)
+        self.lin2 = nn.Linear(hidden, hidden)
+        self.act = nn.SiLU()
+
+    def forward(self, h, emb):
+        return h + self.lin2(self.act(self.lin1(self.act(h)) + emb))
+
+
+class MLPDenoiser(nn.Module):
+    """eps_theta(x, t, cond=None): predicts the noise in x_t, shape (N, dim).
+
+    The step t enters as a sinusoidal embedding added inside every block; a class ``cond``
+    (a LongTensor (N,), or None for "no condition") adds a learned class embedding to it.
+    Class ``n_classes`` is the "no condition" token used for classifier-free guidance.
+    """
+
+    def __init__(self, config: MLPConfig = MLPConfig()):
+        super().__init__()
+        self.config = config
+        h = config.hidden
+        self.inp = nn.Linear(config.dim, h)
+        self.time = nn.Sequential(nn.Linear(config.time_dim, h), nn.SiLU(), nn.Linear(h, h))
+        self.cls = nn.Embedding(config.n_classes + 1, h) if config.n_classes else None
+        self.blocks = nn.ModuleList(Block(h) for _ in range(config.depth))
+        self.out = nn.Sequential(nn.SiLU(), nn.Linear(h, config.dim))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        emb = self.time(timestep_embedding(t, self.config.time_dim))  # (N, hidden)
+        if cond is not None or self.cls is not None:
+            emb = emb + self._class_embedding(cond, x.shape[0], x.device)
+        h = self.inp(x)  # (N, hidden)
+        for block in self.blocks:
+            h = block(h, emb)
+        return self.out(h)  # (N, dim)
+
+    def _class_embedding(self, cond, n, device):
+        if self.cls is None:
+            raise ValueError("cond was given, but this model has n_classes=0 (it is unconditional)")
+        k = self.config.n_classes
+        if cond is None:
+            cond = torch.full((n,), k, dtype=torch.long, device=device)
+        cond = torch.as_tensor(cond, device=device)
+        if cond.ndim == 0:
+            cond = cond.expand(n)
+        if cond.shape != (n,):
+            raise ValueError(f"cond has shape {tuple(cond.shape)}; expected ({n},) class ids, one per point")
+        if cond.dtype.is_floating_point or cond.min() < 0 or cond.max() > k:
+            raise ValueError(f"cond contains {cond.min().item()}..{cond.max().item()}; allowed class ids are 0..{k - 1} "
+                             f"(and {k} for 'no condition')")
+        return self.cls(cond.long())
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def make_mlp(**kwargs) -> MLPDenoiser:
+    """``MLPDenoiser(MLPConfig(**kwargs))`` with argument checks."""
+    for name in ("dim", "hidden", "depth", "time_dim"):
+        if name in kwargs:
+            check_int(name, kwargs[name], low=1)
+    return MLPDenoiser(MLPConfig(**kwargs))

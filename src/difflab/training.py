@@ -1,0 +1,135 @@
+"""One training loop for every model of the book, and the diffusion losses it is used with."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+
+from ._checks import check_float, check_int
+from .schedules import q_sample
+from .utils import progress
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 4000         # optimiser steps
+    batch_size: int = 512     # examples per step, drawn with replacement from the training set
+    lr: float = 2e-3          # peak learning rate of AdamW
+    warmup: int = 100         # steps of linear warm-up, then cosine decay to lr / 10
+    weight_decay: float = 0.0
+    ema: float = 0.0          # decay of an exponential moving average of the weights (0: none);
+                              # the model ends with the averaged weights (Ho et al. 2020, App. B)
+    seed: int = 0             # seeds the batches, steps t and noise
+
+
+def _lr_factor(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    progress_ = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress_))
+
+
+def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig = TrainConfig(), *,
+          checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0, desc: str = "training") -> list[float]:
+    """Train ``model`` by minimising ``loss_fn(model, batch, generator)`` over batches of ``data``.
+
+    ``data``: a tensor (N, ...) or a tuple of tensors sharing N; each step draws ``batch_size``
+    rows with replacement. Returns the loss of every step. With ``checkpoint`` set, the state
+    (weights, optimiser, step, history) is saved every ``checkpoint_every`` steps and at the
+    end, and a later call with the same path resumes where it stopped.
+    """
+    cfg = config
+    check_int("steps", cfg.steps, low=1)
+    check_int("batch_size", cfg.batch_size, low=1)
+    check_float("lr", cfg.lr, low=0.0, low_open=True)
+    tensors = data if isinstance(data, (tuple, list)) else (data,)
+    n = tensors[0].shape[0]
+    if any(t.shape[0] != n for t in tensors):
+        raise ValueError(f"data tensors have first dimensions {[t.shape[0] for t in tensors]}; they must agree")
+    dev = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if cfg.ema else None
+    history: list[float] = []
+    start = 0
+    if checkpoint is not None and os.path.exists(checkpoint):
+        state = torch.load(checkpoint, weights_only=True)
+        if state["config"] != asdict(cfg):
+            raise ValueError(f"checkpoint {checkpoint} was made with config {state['config']}, not {asdict(cfg)}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        history, start = list(state["history"]), int(state["step"])
+        if ema is not None:
+            ema = state["ema"]
+
+    def save(step):
+        tmp = f"{checkpoint}.tmp"
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "generator": gen.get_state(), "ema": ema, "history": history, "step": step, "config": asdict(cfg)}, tmp)
+        os.replace(tmp, checkpoint)  # never leave a half-written checkpoint
+
+    model.train()
+    bar = progress(range(start, cfg.steps), total=cfg.steps - start, desc=desc)
+    for step in bar:
+        idx = torch.randint(0, n, (cfg.batch_size,), generator=gen)
+        batch = tuple(t[idx].to(dev) for t in tensors)
+        loss = loss_fn(model, batch if len(batch) > 1 else batch[0], gen)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower lr (now {cfg.lr})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if ema is not None:
+            with torch.no_grad():
+                for k, v in model.state_dict().items():
+                    ema[k].lerp_(v, 1 - cfg.ema) if v.dtype.is_floating_point else ema[k].copy_(v)
+        history.append(loss.item())
+        if step % 50 == 0:
+            bar.set_postfix_str(f"loss {sum(history[-50:]) / len(history[-50:]):.4f}", refresh=False)
+        if checkpoint is not None and checkpoint_every and (step + 1) % checkpoint_every == 0:
+            save(step + 1)
+    if checkpoint is not None:
+        save(cfg.steps)
+    if ema is not None:
+        model.load_state_dict(ema)
+    model.eval()
+    return history
+
+
+def _noisy_batch(x0, alphas_cumprod, generator):
+    T = len(alphas_cumprod)
+    t = torch.randint(0, T, (x0.shape[0],), generator=generator).to(x0.device)
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    return t, noise, q_sample(x0, t, alphas_cumprod, noise)
+
+
+def ddpm_loss(model, x0: torch.Tensor, generator: torch.Generator, alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """L_simple (Ho et al. 2020, eq. 14): || eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t) ||^2,
+    with t uniform over the T steps. Bind the schedule with ``functools.partial`` for :func:`train`."""
+    t, noise, xt = _noisy_batch(x0, alphas_cumprod, generator)
+    return ((model(xt, t) - noise) ** 2).mean()
+
+
+def last_step_loss(model, x0: torch.Tensor, generator: torch.Generator, alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """The alternative of Chapter 3: predict only the noise of the *last* step, eps_t in
+    x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps_t, rescaled by c_t = sqrt(beta_t / (1 - abar_t)) so that
+    its mean given x_t equals the total noise's (E[eps_t | x_0, x_t] = c_t eps). Same minimiser as
+    :func:`ddpm_loss`, much noisier target."""
+    T = len(alphas_cumprod)
+    abar = alphas_cumprod.to(x0.device)
+    t = torch.randint(0, T, (x0.shape[0],), generator=generator).to(x0.device)
+    abar_prev = torch.where(t > 0, abar[(t - 1).clamp(min=0)], torch.ones_like(abar[t]))
+    beta = (1 - abar[t] / abar_prev)[:, None].to(x0.dtype)  # beta_t, recovered from the schedule
+    e_prev = torch.randn(x0.shape, generator=generator).to(x0.device)
+    e_last = torch.randn(x0.shape, generator=generator).to(x0.device)
+    x_prev = abar_prev[:, None].to(x0.dtype).sqrt() * x0 + (1 - abar_prev[:, None].to(x0.dtype)).sqrt() * e_prev
+    xt = (1 - beta).sqrt() * x_prev + beta.sqrt() * e_last
+    c = (beta / (1 - abar[t][:, None].to(x0.dtype))).sqrt()
+    return ((model(xt, t) - e_last / c) ** 2).mean()
