@@ -61,18 +61,19 @@ def spiral_floor(n: int) -> float:
     return _CACHE[("floor", n)]
 
 
-def w2_ratio(samples: torch.Tensor, seed: int = 0) -> float:
-    """r = W2(samples, a fresh spiral sample of the same size) / :func:`spiral_floor`.
+def w2_ratio(samples: torch.Tensor, seed: int = 0, n_ref: int | None = None) -> float:
+    """r = W2(samples, a fresh spiral sample of ``n_ref`` points) / :func:`spiral_floor` (n_ref).
 
-    ``seed`` picks the reference sample. r near 1 means "as close as an independent sample of
-    the true distribution"; the book's checks take the median of r over 3 seeds (3 sample
-    sets against 3 reference draws), because W2 at n = 2000 varies by tens of percent
-    from one reference draw to the next.
+    ``seed`` picks the reference sample; ``n_ref`` defaults to the number of samples. r near 1
+    means "as close as an independent sample of the true distribution"; the book's checks take
+    the median of r over 3 seeds (3 sample sets against 3 reference draws), because W2 at
+    n = 2000 varies by tens of percent from one reference draw to the next.
     """
     from .data.spiral import make_spiral
 
     samples = torch.as_tensor(samples)
-    return w2(samples, make_spiral(len(samples), seed=30_000 + seed).x) / spiral_floor(len(samples))
+    n_ref = len(samples) if n_ref is None else n_ref
+    return w2(samples, make_spiral(n_ref, seed=30_000 + seed).x) / spiral_floor(n_ref)
 
 
 def spread(x: torch.Tensor) -> float:
