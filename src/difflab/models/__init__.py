@@ -1,0 +1,1 @@
+"""Networks of the book: ``clip`` (Chapter 1's text and image encoders)."""
