@@ -14,7 +14,7 @@ differ in their corner pixels.
 Held-out split (Chapter 1 trains on "train" and measures on "heldout"):
 - combinations: a combination is held out when (shape + colour + size + position) % 5 == 0.
   That holds out exactly one of the five positions of every (shape, colour, size), 72 of the
-  360 combinations, and no two held-out combinations differ in one attribute only;
+  360 combinations;
 - wordings: captions are written with one of several sentence templates; two of them are
   used only for held-out captions. Every *word* of the held-out templates also occurs in
   training captions, so the test is about new sentences, not new words.
