@@ -164,6 +164,9 @@ def heatmap(matrix, ax=None, *, title=None, xlabel=None, ylabel=None, xticklabel
     for labels, setter, n in [(xticklabels, ax.set_xticks, m.shape[1]), (yticklabels, ax.set_yticks, m.shape[0])]:
         if labels is not None:
             setter(range(n), labels, fontsize=7)
+    for axis, labels in [(ax.xaxis, xticklabels), (ax.yaxis, yticklabels)]:
+        if labels is None:
+            axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     if xticklabels is not None:
         plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
     if annotate:
