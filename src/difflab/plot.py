@@ -170,9 +170,10 @@ def heatmap(matrix, ax=None, *, title=None, xlabel=None, ylabel=None, xticklabel
     if xticklabels is not None:
         plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
     if annotate:
-        mid = (np.nanmax(m) + np.nanmin(m)) / 2
         for (i, j), v in np.ndenumerate(m):
-            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="k" if v > mid else "w")
+            r, g, b, _ = im.cmap(im.norm(v))
+            light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5  # dark text on light cells
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="k" if light else "w")
     ax.grid(False)
     ax.set_xlabel(xlabel or "")
     ax.set_ylabel(ylabel or "")
