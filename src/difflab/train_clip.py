@@ -21,7 +21,7 @@ from .utils import seed_everything
 
 @dataclass
 class TrainConfig:
-    steps: int = 1000  # optimiser steps
+    steps: int = 600  # optimiser steps
     batch_size: int = 128  # N pairs per step: the similarity matrix is N x N
     lr: float = 2e-3  # peak learning rate of AdamW
     warmup: int = 100  # linear warm-up steps, then cosine decay to 0
