@@ -38,3 +38,15 @@ def test_animate_gives_static_html():
 def test_bad_shapes_are_named(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_heatmap_and_captioned():
+    ax = plot.heatmap(torch.rand(4, 5), annotate=True, xticklabels=list("abcde"))
+    assert ax.images and [t.get_text() for t in ax.get_xticklabels()] == list("abcde")
+    axes = plot.captioned(torch.rand(5, 3, 8, 8), list("abcde"), ncols=3)
+    assert axes.shape == (2, 3) and axes[0, 0].get_title() == "a"
+    with pytest.raises(ValueError, match=r"matrix has shape \(4,\)"):
+        plot.heatmap(torch.rand(4))
+    with pytest.raises(ValueError, match="2 captions"):
+        plot.captioned(torch.rand(3, 3, 8, 8), ["a", "b"])
+    plt.close("all")

@@ -165,3 +165,57 @@ def field(model, t: int, ax=None, *, lim: float = SPIRAL_LIM, n: int = 17, color
     ax.quiver(_np(pts)[:, 0], _np(pts)[:, 1], u[:, 0], u[:, 1], norm[:, 0] if color is None else None,
               color=color, cmap="viridis", angles="xy", scale_units="xy", scale=n / (1.6 * lim), width=0.006)
     return style(ax, title, lim=lim, equal=True)
+
+
+def heatmap(matrix, ax=None, *, title=None, xlabel=None, ylabel=None, xticklabels=None, yticklabels=None,
+            cmap="viridis", vmin: float | None = None, vmax: float | None = None, colorbar: bool = True,
+            annotate: bool = False, fmt: str = "{:.2f}"):
+    """A matrix (R, C) as coloured cells, row 0 at the top (e.g. CLIP's similarity matrix:
+    images down, captions across). ``annotate`` writes each value in its cell."""
+    m = _np(matrix)
+    if m.ndim != 2:
+        raise ValueError(f"matrix has shape {m.shape}; expected (rows, columns)")
+    ax = _ax(ax, size=3.6)
+    im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", aspect="auto")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, shrink=0.8)
+    for labels, setter, n in [(xticklabels, ax.set_xticks, m.shape[1]), (yticklabels, ax.set_yticks, m.shape[0])]:
+        if labels is not None:
+            setter(range(n), labels, fontsize=7)
+    for axis, labels in [(ax.xaxis, xticklabels), (ax.yaxis, yticklabels)]:
+        if labels is None:
+            axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    if xticklabels is not None:
+        plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+    if annotate:
+        for (i, j), v in np.ndenumerate(m):
+            r, g, b, _ = im.cmap(im.norm(v))
+            light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5  # dark text on light cells
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="k" if light else "w")
+    ax.grid(False)
+    ax.set_xlabel(xlabel or "")
+    ax.set_ylabel(ylabel or "")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def captioned(images, captions, *, ncols: int = 6, size: float = 1.6, title=None, wrap: int = 22):
+    """Images (N, 3, H, W) in [0, 1], each with its caption (wrapped) under it; returns the axes (rows, cols)."""
+    import textwrap
+
+    imgs = _np(images)
+    if imgs.ndim != 4 or len(imgs) != len(captions):
+        raise ValueError(f"images has shape {imgs.shape} and there are {len(captions)} captions; "
+                         f"expected (N, C, H, W) and N captions")
+    nrows = -(-len(imgs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.45) * nrows), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, text in zip(axes.flat, imgs, captions):
+        ax.imshow(np.clip(img.transpose(1, 2, 0), 0, 1), interpolation="nearest")
+        ax.set_title(textwrap.fill(text, wrap), fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return axes

@@ -1,4 +1,7 @@
 """Data generated in code: nothing is downloaded."""
+from .shapes import Attributes, ShapesSample, make_shapes
 from .spiral import SpiralSample, make_spiral, project_to_spiral, spiral_curve
+from .tokenizer import Tokenizer, shapes_tokenizer
 
-__all__ = ["SpiralSample", "make_spiral", "project_to_spiral", "spiral_curve"]
+__all__ = ["Attributes", "ShapesSample", "SpiralSample", "Tokenizer", "make_shapes", "make_spiral",
+           "project_to_spiral", "shapes_tokenizer", "spiral_curve"]

@@ -1,0 +1,162 @@
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from difflab.data import make_shapes
+from difflab.models.clip import CHECKPOINT, CLIP, CLIPConfig, clip_loss, load_clip, read_metadata, save_clip, \
+    top1_retrieval
+from difflab.train_clip import TrainConfig, evaluate_clip, hard_batch, new_clip, train_clip, training_batch
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return CLIP().eval()
+
+
+def test_encoders_give_unit_vectors_of_dimension_512(model):
+    d = make_shapes(5, seed=0)
+    with torch.no_grad():
+        img, txt = model.encode_image(d.images), model.encode_text(d.captions)
+    assert img.shape == txt.shape == (5, 512)
+    assert torch.allclose(img.norm(dim=1), torch.ones(5)) and torch.allclose(txt.norm(dim=1), torch.ones(5))
+
+
+def test_text_encoding_ignores_padding_and_batch_neighbours(model):
+    with torch.no_grad():
+        alone = model.encode_text(["a red circle"])
+        with_long = model.encode_text(["a red circle", "there is a large purple plus sign at the bottom right"])
+    assert torch.allclose(alone[0], with_long[0], atol=1e-5)
+
+
+def test_logit_scale_starts_at_one_over_0_07_and_is_clamped_at_100(model):
+    assert model.scale().item() == pytest.approx(1 / 0.07, rel=1e-6)
+    m = CLIP()
+    with torch.no_grad():
+        m.logit_scale.fill_(math.log(500.0))
+    assert m.scale().item() == pytest.approx(100.0)
+
+
+def test_clip_loss_matches_a_hand_computed_loss():
+    g = torch.Generator().manual_seed(0)
+    img = F.normalize(torch.randn(6, 8, generator=g, dtype=torch.float64), dim=1)
+    txt = F.normalize(torch.randn(6, 8, generator=g, dtype=torch.float64), dim=1)
+    s = torch.tensor(3.0, dtype=torch.float64)
+    total = 0.0
+    for i in range(6):  # -log softmax of the matching pair, along the row and along the column
+        row = [math.exp(s * img[i] @ txt[j]) for j in range(6)]
+        col = [math.exp(s * img[j] @ txt[i]) for j in range(6)]
+        total += -math.log(row[i] / sum(row)) - math.log(col[i] / sum(col))
+    assert clip_loss(img, txt, s).item() == pytest.approx(total / 12, rel=1e-12)
+    # perfect, well-separated pairs at a high logit scale give a loss near 0
+    eye = torch.eye(6, dtype=torch.float64)
+    assert clip_loss(eye, eye, torch.tensor(100.0)).item() < 1e-12
+
+
+def test_top1_retrieval_counts_the_diagonal():
+    e = torch.eye(4)
+    assert top1_retrieval(e, e) == (1.0, 1.0)
+    assert top1_retrieval(e, e[[1, 0, 2, 3]]) == (0.5, 0.5)
+
+
+def test_hard_batches_pair_combinations_differing_in_one_attribute():
+    a = hard_batch(64, torch.Generator().manual_seed(0))
+    v = torch.stack(a, 1).reshape(32, 2, 4)
+    assert ((v[:, 0] != v[:, 1]).sum(1) == 1).all()
+
+
+@pytest.mark.parametrize("images,exc,match", [
+    (torch.rand(2, 3, 16, 16), ValueError, r"images has shape \(2, 3, 16, 16\); expected \(N, 3, 32, 32\)"),
+    (torch.rand(3, 32, 32), ValueError, r"images has shape \(3, 32, 32\)"),
+    (torch.rand(2, 1, 32, 32), ValueError, r"images has shape \(2, 1, 32, 32\)"),
+    (torch.rand(2, 3, 32, 32) * 255, ValueError, r"values in \[.*\]; expected \[0, 1\]"),
+    (torch.rand(2, 3, 32, 32) * 2 - 1, ValueError, r"expected \[0, 1\]"),
+    (torch.full((1, 3, 32, 32), float("nan")), ValueError, r"expected \[0, 1\]"),
+    ((torch.rand(2, 3, 32, 32) * 255).to(torch.uint8), TypeError, "dtype torch.uint8"),
+    ([[0.5]], TypeError, "torch.Tensor"),
+])
+def test_bad_images_are_named(model, images, exc, match):
+    with pytest.raises(exc, match=match):
+        model.encode_image(images)
+
+
+def test_empty_caption_is_a_clear_error(model):
+    with pytest.raises(ValueError, match="has no words"):
+        model.encode_text(["a red circle", ""])
+    with pytest.raises(ValueError, match="2 images but 1 captions"):
+        model(torch.rand(2, 3, 32, 32), ["a red circle"])
+
+
+def test_save_load_round_trip_and_mismatched_file(tmp_path, model):
+    path = tmp_path / "m.safetensors"
+    save_clip(model, path, {"note": "test"})
+    again = load_clip(path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert read_metadata(path)["note"] == "test"
+    other = CLIP(CLIPConfig(image_hidden=128))
+    save_clip(other, path)
+    with pytest.raises(ValueError, match="does not match the CLIP model.*image_encoder"):
+        load_clip(path, cfg=CLIPConfig())
+    from safetensors.torch import save_file
+    save_file({"weight": torch.zeros(3)}, str(tmp_path / "x.safetensors"))
+    with pytest.raises(ValueError, match="does not match the CLIP model"):
+        load_clip(tmp_path / "x.safetensors", cfg=CLIPConfig())
+    with pytest.raises(FileNotFoundError, match="is not a file"):
+        load_clip(tmp_path / "missing.safetensors")
+
+
+def test_training_is_seeded_and_resumes_exactly(tmp_path):
+    cfg = TrainConfig(steps=6, batch_size=16, warmup=2)
+    straight = new_clip(cfg)
+    h1 = train_clip(straight, cfg, progress=False)
+    state = tmp_path / "state.pt"
+    resumed = new_clip(cfg)
+    train_clip(resumed, cfg, state_path=state, stop_at=3, progress=False)
+    resumed = new_clip(cfg)  # a fresh process: the state file carries everything
+    h2 = train_clip(resumed, cfg, state_path=state, progress=False)
+    assert h1["loss"] == pytest.approx(h2["loss"], rel=1e-5)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="was written with"):
+        train_clip(new_clip(cfg), TrainConfig(steps=7, batch_size=16), state_path=state, progress=False)
+
+
+def test_training_batches_come_from_the_training_split():
+    from difflab.data.shapes import is_heldout
+    assert not is_heldout(training_batch(0, TrainConfig()).attributes).any()
+
+
+# --- the checkpoint that ships with the book ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shipped():
+    assert CHECKPOINT.is_file(), f"{CHECKPOINT} is missing: run scripts/train_clip.py"
+    return load_clip()
+
+
+def test_shipped_checkpoint_is_small_and_records_its_recipe():
+    assert CHECKPOINT.stat().st_size < 4e6, f"{CHECKPOINT.stat().st_size / 1e6:.1f} MB"
+    meta = read_metadata()
+    assert meta["recipe"] == {k: v for k, v in TrainConfig().__dict__.items()}, "the recipe in code has changed"
+    assert meta["seed"] == TrainConfig().seed and meta["script"] == "scripts/train_clip.py"
+    side = json.loads(CHECKPOINT.with_suffix(".json").read_text())
+    assert side["recipe"] == meta["recipe"] and side["metrics"] == meta["metrics"]
+
+
+def test_shipped_checkpoint_matches_its_recipe():
+    # The recipe, rerun for its first 20 steps, gives the losses the checkpoint recorded.
+    meta = read_metadata()
+    cfg = TrainConfig(**meta["recipe"])
+    losses = train_clip(new_clip(cfg), cfg, stop_at=len(meta["first_losses"]), progress=False)["loss"]
+    assert losses == pytest.approx(meta["first_losses"], rel=2e-3)
+
+
+def test_shipped_checkpoint_meets_the_targets(shipped):
+    m = evaluate_clip(shipped, n_batches=10, n_zero_shot=1000)
+    print(m)
+    assert m["retrieval_i2t"] >= 0.90 and m["retrieval_t2i"] >= 0.90, m
+    for attribute in ("colour", "shape", "position"):
+        assert m[f"zero_shot_{attribute}"] >= 0.95, m
