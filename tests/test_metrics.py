@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -44,3 +46,50 @@ def test_w2_bad_input():
         w2(torch.zeros(3, 2), torch.zeros(3, 3))
     with pytest.raises(ValueError, match="NaN"):
         w2(torch.full((3, 2), float("nan")), torch.zeros(3, 2))
+
+
+def test_spiral_region_on_points_of_known_part():
+    from difflab.data import make_spiral, spiral_curve
+    from difflab.metrics import OFF_SPIRAL, region_shares, spiral_region
+
+    for k in (3, 5):
+        sample = make_spiral(3000, seed=1, n_parts=k)
+        region = spiral_region(sample.x, n_parts=k)
+        # jittered points are assigned their own part, except a few next to a boundary or past 3.3 sigma
+        assert (region == sample.part).float().mean() > 0.99
+    # points on the curve in the middle of each part
+    mids = spiral_curve(torch.tensor([1 / 6, 3 / 6, 5 / 6])).float()
+    assert spiral_region(mids).tolist() == [0, 1, 2]
+    # the centre, far outside, and half-way between two arms are off the spiral
+    # (0, 3.5 pi / 7) lies half-way between the arms at theta = 2.5 pi and 4.5 pi, both straight above the centre
+    off = torch.tensor([[0.0, 0.0], [3.0, 3.0], [0.0, 3.5 * math.pi / 7]])
+    assert (spiral_region(off) == OFF_SPIRAL).all()
+    shares = region_shares(torch.cat([mids, off[:2]]))
+    assert torch.allclose(shares, torch.tensor([0.2, 0.2, 0.2, 0.4], dtype=torch.float64))
+
+
+def test_spiral_region_bad_input():
+    from difflab.metrics import spiral_region
+
+    with pytest.raises(ValueError, match=r"x has shape \(4,\)"):
+        spiral_region(torch.zeros(4))
+    with pytest.raises(ValueError, match=r"n_parts=0 is out of range"):
+        spiral_region(torch.zeros(4, 2), n_parts=0)
+    with pytest.raises(ValueError, match=r"max_dist=-0.1 is out of range"):
+        spiral_region(torch.zeros(4, 2), max_dist=-0.1)
+    with pytest.raises(ValueError, match="NaN"):
+        spiral_region(torch.full((4, 2), float("nan")))
+
+
+def test_part_w2_ratio_sees_diversity_loss():
+    from difflab.data import make_spiral
+    from difflab.metrics import part_w2_ratio
+
+    fresh = make_spiral(3000, seed=5).x
+    ratio_fresh = part_w2_ratio(fresh, 1)
+    sample = make_spiral(20_000, seed=6)
+    bunched = sample.x[(sample.s > 0.45) & (sample.s < 0.55)][:1000]  # a fifth of part 1 only
+    ratio_bunched = part_w2_ratio(bunched, 1)
+    assert 0.5 < ratio_fresh < 1.6 and ratio_bunched > 2 * ratio_fresh, (ratio_fresh, ratio_bunched)
+    with pytest.raises(ValueError, match="only 0 points of x lie in part 2"):
+        part_w2_ratio(bunched, 2)

@@ -38,3 +38,29 @@ def test_loader_rejects_other_recipes_and_shapes(tmp_path):
         load_model(MLPDenoiser(MLPConfig(hidden=16, depth=1)), path, {"x": 1})
     with pytest.raises(FileNotFoundError, match="train_spiral.py"):
         load_model(small, tmp_path / "missing.safetensors", {"x": 1})
+
+
+SHIPPED_COND = CHECKPOINTS / "spiral_cond.safetensors"
+
+
+def test_shipped_conditional_file_records_the_current_recipe():
+    from difflab.recipes import SPIRAL_COND
+
+    with safe_open(str(SHIPPED_COND), "pt") as f:
+        assert json.loads(f.metadata()["recipe"]) == json.loads(json.dumps(SPIRAL_COND))
+    assert SHIPPED_COND.stat().st_size < 2_000_000
+
+
+def test_shipped_conditional_model_follows_its_class_when_guided():
+    from difflab.guidance import cfg
+    from difflab.metrics import region_shares
+    from difflab.recipes import load_cond_denoiser
+
+    model = load_cond_denoiser()
+    abar = spiral_schedule()
+    for part in range(3):
+        g = torch.Generator().manual_seed(part)
+        x = ddpm_sample(cfg(model, part, 3.0), torch.randn(500, 2, generator=g), list(range(990, -1, -10)), abar,
+                        generator=g)
+        share = region_shares(x)[part].item()
+        assert share > 0.9, f"part {part}: {share:.3f} of guided samples in the part"

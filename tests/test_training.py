@@ -72,3 +72,25 @@ def test_bad_config_and_data():
     with pytest.raises(FloatingPointError, match="loss became nan"):
         train(make_mlp(hidden=4, depth=1), lambda m, b, g: m(b, torch.zeros(len(b), dtype=torch.long)).sum() * float("nan"),
               make_spiral(10).x, TrainConfig(steps=2, batch_size=2))
+
+
+def test_condition_dropout_rate_and_conditional_loss():
+    from difflab.training import ddpm_loss_cond, drop_condition
+
+    g = torch.Generator().manual_seed(0)
+    cond = torch.randint(0, 3, (100_000,), generator=g)
+    dropped = drop_condition(cond, 3, 0.1, g)
+    share = (dropped == 3).float().mean().item()
+    assert abs(share - 0.1) < 0.005, share
+    assert torch.equal(dropped[dropped != 3], cond[dropped != 3])  # the others keep their class
+    assert (drop_condition(cond, 3, 0.0, g) == cond).all()
+
+    data = make_spiral(500, n_parts=3)
+    loss = functools.partial(ddpm_loss_cond, alphas_cumprod=ABAR, p_uncond=0.1)
+    difflab.seed_everything(0)
+    h = train(make_mlp(hidden=32, depth=1, n_classes=3), loss, (data.x, data.part), TrainConfig(steps=200, batch_size=128))
+    assert sum(h[-50:]) / 50 < 0.8 * sum(h[:50]) / 50
+    with pytest.raises(ValueError, match="needs a class-conditional model"):
+        ddpm_loss_cond(make_mlp(hidden=8, depth=1), (data.x, data.part), g, ABAR)
+    with pytest.raises(ValueError, match=r"p_uncond=1.5 is out of range"):
+        ddpm_loss_cond(make_mlp(hidden=8, depth=1, n_classes=3), (data.x, data.part), g, ABAR, p_uncond=1.5)

@@ -90,3 +90,63 @@ def spiral_coverage(x: torch.Tensor, n_bins: int = 50, max_dist: float = 0.1) ->
     s, dist = project_to_spiral(torch.as_tensor(x, dtype=torch.float64))
     bins = (s[dist < max_dist] * n_bins).long().clamp(max=n_bins - 1)
     return len(torch.unique(bins)) / n_bins
+
+
+OFF_SPIRAL = -1  # the region of a point that is on no part of the spiral
+
+
+def spiral_region(x: torch.Tensor, n_parts: int = 3, max_dist: float = 0.1) -> torch.Tensor:
+    """Which part of the spiral each point of ``x`` (N, 2) lies in: a LongTensor (N,) of part ids
+    0..n_parts-1, or ``OFF_SPIRAL`` (-1) for points farther than ``max_dist`` from the curve.
+
+    The part is that of the nearest point of the curve (:func:`difflab.data.project_to_spiral`),
+    cut into ``n_parts`` equal stretches of position s as in :func:`difflab.data.make_spiral`.
+    ``max_dist = 0.1`` is 3.3 times the training data's jitter (0.03): about 1 training point in
+    1000 lies farther, while the arms of the spiral are 0.9 apart.
+    """
+    from ._checks import check_float, check_int
+    from .data.spiral import part_of, project_to_spiral
+
+    n_parts = check_int("n_parts", n_parts, low=1)
+    max_dist = check_float("max_dist", max_dist, low=0.0, low_open=True)
+    x = torch.as_tensor(x)
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"x has shape {tuple(x.shape)}; expected (N, 2) points")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or inf")
+    s, dist = project_to_spiral(x.double())
+    region = part_of(s, n_parts)
+    return torch.where(dist <= max_dist, region, torch.full_like(region, OFF_SPIRAL))
+
+
+def region_shares(x: torch.Tensor, n_parts: int = 3, max_dist: float = 0.1) -> torch.Tensor:
+    """Share of the points of ``x`` in each part, then off the spiral: float64 (n_parts + 1,), sums to 1.
+    ``shares[c]`` is the fraction in part c; ``shares[-1]`` the fraction off the spiral."""
+    region = spiral_region(x, n_parts, max_dist)
+    counts = torch.bincount(torch.where(region == OFF_SPIRAL, n_parts, region), minlength=n_parts + 1)
+    return counts.double() / len(region)
+
+
+def part_w2_ratio(x: torch.Tensor, part: int, n_parts: int = 3, seed: int = 0, max_dist: float = 0.1) -> float:
+    """Diversity inside one part: W2 from the points of ``x`` that lie in ``part`` to a fresh sample of that
+    part of the spiral (same size), divided by the W2 between two independent fresh samples of it.
+
+    Near 1: the samples in the part are spread over it like real data. Larger: they bunch up
+    (or drift); guidance that gains accuracy by losing diversity makes it grow.
+    """
+    from ._checks import check_int
+    from .data.spiral import make_spiral
+
+    part = check_int("part", part, low=0, high=n_parts - 1)
+    inside = torch.as_tensor(x)[spiral_region(x, n_parts, max_dist) == part]
+    if len(inside) < 10:
+        raise ValueError(f"only {len(inside)} points of x lie in part {part}; need at least 10 to measure diversity")
+
+    def fresh(s):  # n points of the part, by rejection from the whole spiral
+        pool = make_spiral(len(inside) * n_parts * 2 + 200, seed=s, n_parts=n_parts)
+        pts = pool.x[pool.part == part]
+        return pts[:len(inside)]
+
+    ref = fresh(40_000 + seed)
+    floor = sorted(w2(fresh(50_000 + 10 * seed + k), ref) for k in range(3))[1]
+    return w2(inside, ref) / floor

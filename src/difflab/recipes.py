@@ -4,6 +4,8 @@ A recipe is a plain dict: the data, the network, the schedule and the training r
 script ``scripts/train_spiral.py`` trains with :data:`SPIRAL_DDPM` and writes
 ``checkpoints/spiral_ddpm.safetensors`` with the recipe in its metadata; Chapter 3 trains the
 same recipe live, and Chapter 4 loads the file instead of relying on Chapter 3 having run.
+Likewise ``scripts/train_spiral_cond.py`` trains :data:`SPIRAL_COND`, the class-conditional
+denoiser with condition dropout that Chapters 5, 6 and 7 load.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import torch
 from .data.spiral import make_spiral
 from .models.mlp import MLPConfig, MLPDenoiser
 from .schedules import alphas_cumprod, linear_betas
-from .training import TrainConfig, ddpm_loss, train
+from .training import TrainConfig, ddpm_loss, ddpm_loss_cond, train
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
 
@@ -65,7 +67,7 @@ def load_model(model: torch.nn.Module, path, recipe: dict) -> torch.nn.Module:
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; make it with scripts/train_spiral.py")
+        raise FileNotFoundError(f"{path} does not exist; make it with scripts/train_spiral.py (or scripts/train_spiral_cond.py for the conditional model)")
     with safe_open(str(path), "pt") as f:
         meta = (f.metadata() or {}).get("recipe")
     if meta is None or json.loads(meta) != json.loads(json.dumps(recipe, sort_keys=True)):
@@ -83,4 +85,36 @@ def load_model(model: torch.nn.Module, path, recipe: dict) -> torch.nn.Module:
 def load_spiral_denoiser(recipe: dict = SPIRAL_DDPM, path=None) -> MLPDenoiser:
     """The shipped spiral denoiser of Chapter 3 (made by scripts/train_spiral.py)."""
     path = CHECKPOINTS / "spiral_ddpm.safetensors" if path is None else path
+    return load_model(MLPDenoiser(MLPConfig(**recipe["model"])), path, recipe)
+
+
+SPIRAL_COND = {
+    "data": {"n": 20_000, "seed": 0, "jitter": 0.03, "n_parts": 3},  # make_spiral(**data); its parts are the classes
+    "model": {"hidden": 128, "depth": 3, "time_dim": 64, "n_classes": 3},  # MLPConfig, with a class embedding
+    "schedule": {"T": 1000, "beta_start": 1e-4, "beta_end": 0.02},  # linear_betas (Ho et al. 2020)
+    "train": {"steps": 6000, "batch_size": 512, "lr": 2e-3, "warmup": 100, "ema": 0.0, "seed": 0},  # TrainConfig
+    "p_uncond": 0.1,                                           # condition dropout (Ho and Salimans 2022)
+    "init_seed": 0,                                            # seed_everything before building the model
+}
+
+
+def train_cond_denoiser(recipe: dict = SPIRAL_COND, *, steps: int | None = None,
+                        checkpoint=None) -> tuple[MLPDenoiser, list[float]]:
+    """Train the class-conditional spiral denoiser of ``recipe`` from scratch with condition dropout
+    (``steps`` overrides the recipe's); returns (model, loss history)."""
+    from .utils import seed_everything
+
+    seed_everything(recipe["init_seed"])
+    model = MLPDenoiser(MLPConfig(**recipe["model"]))
+    cfg = TrainConfig(**{**recipe["train"], **({"steps": steps} if steps else {})})
+    spiral = make_spiral(**recipe["data"])
+    loss = functools.partial(ddpm_loss_cond, alphas_cumprod=spiral_schedule(recipe), p_uncond=recipe["p_uncond"])
+    history = train(model, loss, (spiral.x, spiral.part), cfg, checkpoint=checkpoint,
+                    checkpoint_every=500 if checkpoint else 0, desc="training f(x, t, c)")
+    return model, history
+
+
+def load_cond_denoiser(recipe: dict = SPIRAL_COND, path=None) -> MLPDenoiser:
+    """The shipped class-conditional spiral denoiser of Chapters 5-7 (made by scripts/train_spiral_cond.py)."""
+    path = CHECKPOINTS / "spiral_cond.safetensors" if path is None else path
     return load_model(MLPDenoiser(MLPConfig(**recipe["model"])), path, recipe)

@@ -1,0 +1,137 @@
+"""Classifier-free guidance and negative prompts (Chapters 6 and 7): wrappers around a model.
+
+A conditional model ``model(x, t, cond)`` predicts the noise epsilon given a condition; with
+``cond=None`` it gives the unconditional prediction (the network learned both through
+condition dropout, Ho and Salimans 2022). Guidance builds a new model ``(x, t) -> epsilon``
+from it, which every sampler accepts as it is: the samplers know nothing of guidance.
+
+Two conventions for the strength of guidance meet the reader:
+
+=========================  ===========================================  ===================
+who                        formula                                      "no guidance"
+=========================  ===========================================  ===================
+diffusers, Stable Diff.    f(x,t) + s (f(x,t,c) - f(x,t))  ``scale s``  s = 1
+Ho and Salimans 2022       (1 + w) f(x,t,c) - w f(x,t)     (eq. 6) ``w``  w = 0
+=========================  ===========================================  ===================
+
+They are the same prediction when w = s - 1 (expand either one). :func:`cfg` uses s,
+:func:`cfg_w` uses w; ``tests/test_guidance.py`` checks that they agree.
+A *negative* condition n takes the place of the unconditional prediction:
+f(x,t,n) + s (f(x,t,c) - f(x,t,n)).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable
+
+import torch
+
+
+def _check_scale(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise ValueError(f"{name}={value!r} must be a finite real number (e.g. {name}=3.0)")
+    return float(value)
+
+
+def _n_classes(model) -> int | None:
+    """K for a model that says how many classes it knows (``model.config.n_classes``), else None."""
+    k = getattr(getattr(model, "config", None), "n_classes", None)
+    return int(k) if k else None
+
+
+def _check_cond(name: str, cond, n_classes: int | None):
+    """A condition is None (no condition), an int class id, or a LongTensor (N,) of class ids."""
+    if cond is None:
+        return None
+    allowed = f"0..{n_classes - 1}" if n_classes else "class ids >= 0"
+    if isinstance(cond, bool) or not isinstance(cond, (numbers.Integral, torch.Tensor)):
+        raise TypeError(f"{name}={cond!r} must be None (no condition), an int class id or a LongTensor (N,) "
+                        f"of class ids; allowed ids: {allowed}")
+    ids = torch.as_tensor(cond)
+    if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.ndim > 1:
+        raise ValueError(f"{name} has dtype {ids.dtype} and shape {tuple(ids.shape)}; expected an int or a "
+                         f"LongTensor (N,) of class ids {allowed}")
+    if ids.numel() and (ids.min() < 0 or (n_classes and ids.max() >= n_classes)):
+        bad = ids.min().item() if ids.min() < 0 else ids.max().item()
+        raise ValueError(f"{name} contains class id {bad}, which does not exist: allowed are {allowed} "
+                         f"(or None for 'no condition')")
+    return ids.long() if isinstance(cond, torch.Tensor) else int(cond)
+
+
+def _batch(name: str, cond, x: torch.Tensor):
+    """The condition as a LongTensor (N,) for a batch x (N, ...), or None."""
+    if cond is None:
+        return None
+    if isinstance(cond, int):
+        return torch.full((x.shape[0],), cond, dtype=torch.long, device=x.device)
+    if cond.ndim == 0:
+        return cond.expand(x.shape[0]).to(x.device)
+    if cond.shape[0] != x.shape[0]:
+        raise ValueError(f"{name} has {cond.shape[0]} class ids but x has {x.shape[0]} points; "
+                         f"give one id per point, or a single int for all")
+    return cond.to(x.device)
+
+
+def _guided(model: Callable, cond, negative, combine: Callable, identity: bool) -> Callable:
+    """The model x, t -> combine(f(x, t, cond), f(x, t, negative)), conditions checked up front."""
+    k = _n_classes(model)
+    cond = _check_cond("cond", cond, k)
+    negative = _check_cond("negative", negative, k)
+
+    def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        eps_cond = model(x, t, _batch("cond", cond, x))  # f(x, t, c), (N, ...)
+        if identity:  # s = 1 without a negative: plain conditioning, returned exactly
+            return eps_cond
+        eps_neg = model(x, t, _batch("negative", negative, x))  # f(x, t) or f(x, t, n)
+        return combine(eps_cond, eps_neg)
+
+    return guided
+
+
+def cfg(model: Callable, cond, scale: float, negative=None) -> Callable:
+    """Classifier-free guidance with diffusers' guidance scale s: a model ``(x, t) -> epsilon``
+
+        f(x, t, n) + s (f(x, t, c) - f(x, t, n)),
+
+    where f(x, t, n) is the unconditional prediction f(x, t) = ``model(x, t, None)`` unless a
+    ``negative`` condition n is given, which takes its place (a negative prompt).
+    ``cond``: the class id c (an int, a LongTensor (N,), or None for the unconditional
+    prediction). s = 1 is plain conditioning (returned exactly), s = 0 is the unconditional
+    model, s > 1 pushes further along f(c) - f(n). Ho and Salimans (2022, eq. 6) write the
+    same thing with w = s - 1: see :func:`cfg_w`.
+    """
+    s = _check_scale("scale", scale)
+    return _guided(model, cond, negative, lambda f_c, f_n: f_n + s * (f_c - f_n),
+                   identity=(s == 1.0 and negative is None))
+
+
+def cfg_w(model: Callable, cond, w: float, negative=None) -> Callable:
+    """Classifier-free guidance in Ho and Salimans' convention (2022, eq. 6): a model ``(x, t) -> epsilon``
+
+        (1 + w) f(x, t, c) - w f(x, t, n),
+
+    with f(x, t, n) the unconditional prediction unless ``negative`` is given. w = 0 is plain
+    conditioning; w = s - 1 gives the same model as :func:`cfg` with scale s.
+    """
+    w = _check_scale("w", w)
+    return _guided(model, cond, negative, lambda f_c, f_n: (1 + w) * f_c - w * f_n,
+                   identity=(w == 0.0 and negative is None))
+
+
+def scale_from_w(w: float) -> float:
+    """diffusers' guidance scale s for Ho and Salimans' weight w: s = w + 1."""
+    return _check_scale("w", w) + 1.0
+
+
+def w_from_scale(scale: float) -> float:
+    """Ho and Salimans' weight w for diffusers' guidance scale s: w = s - 1."""
+    return _check_scale("scale", scale) - 1.0
+
+
+def guidance_vector(model: Callable, x: torch.Tensor, t: torch.Tensor, cond, negative=None) -> torch.Tensor:
+    """f(x, t, c) - f(x, t, n): the direction guidance adds, s - 1 times over, to plain conditioning
+    (in noise units; the sample moves along minus this). Shape of ``x``."""
+    k = _n_classes(model)
+    cond, negative = _check_cond("cond", cond, k), _check_cond("negative", negative, k)
+    return model(x, t, _batch("cond", cond, x)) - model(x, t, _batch("negative", negative, x))

@@ -1,0 +1,112 @@
+"""Classifier-free guidance: the formula, its two conventions, negative prompts and bad input."""
+import math
+
+import pytest
+import torch
+
+from difflab.denoisers import ExactDenoiser
+from difflab.guidance import cfg, cfg_w, guidance_vector, scale_from_w, w_from_scale
+from difflab.models.mlp import make_mlp
+from difflab.samplers import ddpm_sample
+from difflab.schedules import alphas_cumprod, linear_betas
+
+ABAR = alphas_cumprod(linear_betas())
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return make_mlp(hidden=16, depth=1, n_classes=3).eval()
+
+
+def _xt(n=7):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(n, 2, generator=g), torch.randint(0, 1000, (n,), generator=g)
+
+
+@pytest.fixture(scope="module")
+def model64():  # float32 network; the tolerance below is float32 rounding of a few operations
+    torch.manual_seed(1)
+    return make_mlp(hidden=16, depth=1, n_classes=3).eval()
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5, 1.5, 3.0, 7.5, -1.0])
+def test_cfg_matches_the_formula(model64, scale):
+    x, t = _xt()
+    c = torch.tensor([0, 1, 2, 0, 1, 2, 0])
+    with torch.no_grad():
+        f_c, f_u = model64(x, t, c), model64(x, t, None)
+        expected = f_u + scale * (f_c - f_u)
+        assert torch.allclose(cfg(model64, c, scale)(x, t), expected, atol=1e-6, rtol=0)
+        # Ho and Salimans (2022, eq. 6): (1 + w) f(c) - w f(), w = s - 1
+        w = scale - 1
+        assert torch.allclose(cfg_w(model64, c, w)(x, t), (1 + w) * f_c - w * f_u, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [0.0, 1.0, 2.0, 3.0, 5.0, 7.5])
+def test_the_two_conventions_agree(model64, scale):
+    x, t = _xt()
+    with torch.no_grad():
+        a = cfg(model64, 2, scale)(x, t)
+        b = cfg_w(model64, 2, w_from_scale(scale))(x, t)
+        n_a = cfg(model64, 2, scale, negative=0)(x, t)
+        n_b = cfg_w(model64, 2, scale - 1, negative=0)(x, t)
+    assert torch.allclose(a, b, atol=1e-6, rtol=0)
+    assert torch.allclose(n_a, n_b, atol=1e-6, rtol=0)
+    assert scale_from_w(w_from_scale(scale)) == scale and w_from_scale(scale) == scale - 1
+
+
+def test_scale_one_is_plain_conditioning_exactly(model):
+    x, t = _xt()
+    with torch.no_grad():
+        assert torch.equal(cfg(model, 1, 1.0)(x, t), model(x, t, torch.full((7,), 1)))
+        assert torch.equal(cfg_w(model, 1, 0.0)(x, t), model(x, t, torch.full((7,), 1)))
+        assert torch.equal(cfg(model, 1, 0.0)(x, t), model(x, t, None))  # s = 0: unconditional
+
+
+def test_negative_takes_the_place_of_the_unconditional(model64):
+    x, t = _xt()
+    with torch.no_grad():
+        f_a, f_b = model64(x, t, torch.full((7,), 0)), model64(x, t, torch.full((7,), 1))
+        assert torch.allclose(cfg(model64, 0, 3.0, negative=1)(x, t), f_b + 3 * (f_a - f_b), atol=1e-6, rtol=0)
+        # "anything but B": no positive condition, B negative
+        f_u = model64(x, t, None)
+        assert torch.allclose(cfg(model64, None, 2.0, negative=1)(x, t), f_b + 2 * (f_u - f_b), atol=1e-6, rtol=0)
+        assert torch.allclose(guidance_vector(model64, x, t, 0), f_a - f_u, atol=1e-6, rtol=0)
+
+
+def test_guided_model_plugs_into_the_sampler(model):
+    g = torch.Generator().manual_seed(0)
+    x = ddpm_sample(cfg(model, 2, 3.0), torch.randn(50, 2, generator=g), list(range(990, -1, -10)), ABAR, generator=g)
+    assert x.shape == (50, 2) and torch.isfinite(x).all()
+
+
+def test_any_model_with_the_signature_can_be_guided():
+    # the exact denoiser ignores the condition, so every scale gives the same prediction
+    data = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
+    exact = ExactDenoiser(data, ABAR)
+    x, t = _xt()
+    assert torch.allclose(cfg(exact, 0, 4.0)(x, t), exact(x, t), atol=1e-5)
+
+
+def test_bad_input_gives_clear_errors(model):
+    x, t = _xt()
+    with pytest.raises(ValueError, match=r"cond contains class id 3, which does not exist: allowed are 0\.\.2"):
+        cfg(model, 3, 2.0)
+    with pytest.raises(ValueError, match=r"negative contains class id -1.*allowed are 0\.\.2"):
+        cfg(model, 0, 2.0, negative=-1)
+    with pytest.raises(ValueError, match=r"cond contains class id 5"):
+        cfg(model, torch.tensor([0, 5]), 2.0)
+    with pytest.raises(ValueError, match=r"cond has 3 class ids but x has 7 points"):
+        cfg(model, torch.tensor([0, 1, 2]), 2.0)(x, t)
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValueError, match=r"scale=.* must be a finite real number"):
+            cfg(model, 0, bad)
+        with pytest.raises(ValueError, match=r"w=.* must be a finite real number"):
+            cfg_w(model, 0, bad)
+    with pytest.raises(ValueError, match=r"scale='3' must be a finite"):
+        cfg(model, 0, "3")
+    with pytest.raises(ValueError, match=r"cond has dtype torch.float32"):
+        cfg(model, torch.tensor([0.0, 1.0]), 2.0)
+    with pytest.raises(TypeError, match=r"cond='red' must be None"):
+        cfg(model, "red", 2.0)
