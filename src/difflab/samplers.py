@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from ._checks import check_float
+from ._checks import check_float, check_int
 
 
 def check_timesteps(timesteps: Sequence[int], T: int) -> list[int]:
@@ -88,6 +88,199 @@ def ddpm_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alph
         eps = predict_eps(model, x, t)
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         x, x0_hat = ddpm_step(x, eps, abar_t.to(x.dtype), abar_prev.to(x.dtype), noise, noise_scale)
+        if callback is not None:
+            callback(i, t, x, x0_hat)
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 4: DDIM, the probability-flow ODE, and few-step solvers
+# ---------------------------------------------------------------------------------------------
+
+SPACINGS = ("linspace", "leading", "trailing", "quadratic", "karras")
+
+
+def spaced_timesteps(T: int, n_steps: int, spacing: str = "trailing", alphas_cumprod: torch.Tensor | None = None,
+                     rho: float = 7.0) -> list[int]:
+    """``n_steps`` strictly decreasing timesteps out of T, for the samplers above.
+
+    - "linspace": round(linspace(0, T-1, n)), reversed: uniform, from T-1 down to 0 (diffusers' "linspace").
+    - "leading":  (T // n) * i for i = n-1..0: uniform, starts below T-1 (diffusers' "leading", the DDIM paper's).
+    - "trailing": round(T - i T / n) - 1 for i = 0..n-1: uniform, starts at T-1 (diffusers' "trailing";
+      Lin et al. 2024, Table 2).
+    - "quadratic": floor(c i^2) with c = (T-1)/(n-1)^2, more steps near the data (Song, Meng, Ermon 2021, App. D.2).
+    - "karras": sigma_i = (s_max^(1/rho) + i/(n-1) (s_min^(1/rho) - s_max^(1/rho)))^rho (Karras et al. 2022,
+      eq. 5), mapped to the nearest timestep by sigma_t = sqrt((1 - abar_t) / abar_t); needs ``alphas_cumprod``.
+    """
+    T = check_int("T", T, low=1)
+    n_steps = check_int("n_steps", n_steps, low=1, high=T)
+    if spacing == "linspace":
+        ts = torch.linspace(0, T - 1, n_steps, dtype=torch.float64).round().long().flip(0)
+    elif spacing == "leading":
+        ts = (torch.arange(n_steps) * (T // n_steps)).flip(0)
+    elif spacing == "trailing":
+        ts = (torch.arange(T, 0, -T / n_steps, dtype=torch.float64)[:n_steps].round() - 1).long()
+    elif spacing == "quadratic":
+        i = torch.arange(n_steps, dtype=torch.float64)
+        ts = (i**2 * (T - 1) / max(n_steps - 1, 1) ** 2).floor().long().flip(0)
+    elif spacing == "karras":
+        if alphas_cumprod is None or len(alphas_cumprod) != T:
+            raise ValueError(f"spacing='karras' needs alphas_cumprod of length T={T}")
+        log_s = ((1 - alphas_cumprod) / alphas_cumprod).sqrt().log()  # (T,) increasing in t
+        ramp = torch.linspace(0, 1, n_steps, dtype=torch.float64)
+        lo, hi = log_s[0].exp() ** (1 / rho), log_s[-1].exp() ** (1 / rho)
+        target = (hi + ramp * (lo - hi)) ** rho  # (n,) from sigma_max down to sigma_min
+        ts = (log_s[None, :] - target.log()[:, None]).abs().argmin(1)
+    else:
+        raise ValueError(f"spacing={spacing!r} is not known; allowed: {', '.join(SPACINGS)}")
+    ts = ts.tolist()
+    for i in range(n_steps - 2, -1, -1):  # near the data several steps can round to one timestep: push them apart
+        ts[i] = max(ts[i], ts[i + 1] + 1)
+    if ts[0] > T - 1:
+        raise ValueError(f"spacing={spacing!r} cannot place {n_steps} distinct steps in T={T}")
+    return ts
+
+
+def _schedule(alphas_cumprod, timesteps):
+    """alphas_cumprod as float64 (T,) and the checked timesteps; each step's target abar (1 after the last)."""
+    abar = torch.as_tensor(alphas_cumprod, dtype=torch.float64)
+    if abar.ndim != 1 or not ((abar > 0) & (abar <= 1)).all():
+        raise ValueError(f"alphas_cumprod must be a 1-D tensor of values in (0, 1]; got shape {tuple(abar.shape)}")
+    ts = check_timesteps(timesteps, len(abar))
+    targets = [abar[s] for s in ts[1:]] + [torch.ones((), dtype=torch.float64)]
+    return abar, ts, targets
+
+
+def ddim_sigma(abar_t: torch.Tensor, abar_prev: torch.Tensor, eta: float) -> torch.Tensor:
+    """sigma_t(eta) = eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev)
+    (Song, Meng, Ermon 2021, eq. 16). eta = 1: DDPM's posterior standard deviation; eta = 0: DDIM."""
+    return eta * ((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).sqrt()
+
+
+def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, abar_t: torch.Tensor, abar_prev: torch.Tensor,
+              noise: torch.Tensor | None = None, eta: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step x_t -> x_prev of DDIM (Song, Meng, Ermon 2021, eq. 12); returns (x_prev, x0_hat).
+
+    x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps + sigma noise.
+    With ``eta = 0`` (no noise needed) the step is deterministic.
+    """
+    sigma = ddim_sigma(abar_t, abar_prev, eta)
+    x0_hat = predict_x0(x_t, eps, abar_t)  # (1) predict x0 — eq. 12, first term (eq. 9 solved for x0)
+    direction = (1 - abar_prev - sigma**2).clamp_min(0).sqrt() * eps  # (2) direction pointing to x_t — eq. 12
+    x_prev = abar_prev.sqrt() * x0_hat + direction
+    if eta > 0:
+        x_prev = x_prev + sigma * noise  # (3) random noise — eq. 12, last term
+    return x_prev, x0_hat
+
+
+@torch.no_grad()
+def ddim_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alphas_cumprod: torch.Tensor, *,
+                eta: float = 0.0, generator: torch.Generator | None = None,
+                callback: Callable | None = None) -> torch.Tensor:
+    """DDIM sampling (Song, Meng, Ermon 2021, eq. 12 with sigma of eq. 16), from noise ``x`` (N, ...) to data.
+
+    ``eta = 0`` is the deterministic DDIM sampler, a discretisation of the probability-flow ODE
+    (Song et al. 2021, eq. 13); ``eta = 1`` is DDPM. Noise is drawn (from ``generator``) only
+    when ``eta > 0``. One network evaluation per timestep. ``callback(i, t, x, x0_hat)``.
+    """
+    _check_x(x)
+    eta = check_float("eta", eta, low=0.0)
+    abar, ts, targets = _schedule(alphas_cumprod, timesteps)
+    for i, t in enumerate(ts):
+        eps = predict_eps(model, x, t)
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if eta > 0 else None
+        x, x0_hat = ddim_step(x, eps, abar[t].to(x.dtype), targets[i].to(x.dtype), noise, eta)
+        if callback is not None:
+            callback(i, t, x, x0_hat)
+    return x
+
+
+@torch.no_grad()
+def ddim_invert(model: Callable, x0: torch.Tensor, timesteps: Sequence[int], alphas_cumprod: torch.Tensor, *,
+                callback: Callable | None = None) -> torch.Tensor:
+    """DDIM inversion: run the eta = 0 update backwards, data ``x0`` -> noise at ``timesteps[0]``
+    (Song, Meng, Ermon 2021, Sec. 4.3 / eq. 14 integrated from t = 0 up; Dhariwal and Nichol 2021, App. F).
+
+    ``timesteps`` is the same decreasing list the sampler takes, so ``ddim_sample(model,
+    ddim_invert(model, x0, ts, abar), ts, abar)`` returns x0 up to the discretisation error.
+    Step k goes from the level of timesteps[-k] (clean data for k = 0) up to timesteps[-k-1]; the
+    network is evaluated where the point is now, at the timestep it is heading to (the only
+    approximation: the sampler evaluates it at the other end of the step).
+    """
+    _check_x(x0)
+    abar, ts, targets = _schedule(alphas_cumprod, timesteps)
+    x = x0
+    for k, t in enumerate(reversed(ts)):
+        abar_from = targets[len(ts) - 1 - k]  # where x is now (1 = clean data)
+        eps = predict_eps(model, x, t)  # (1) the noise, seen from here
+        x0_hat = predict_x0(x, eps, abar_from.to(x.dtype))  # (2) predict x0 — eq. 12
+        x = abar[t].sqrt().to(x.dtype) * x0_hat + (1 - abar[t]).sqrt().to(x.dtype) * eps  # (3) up to abar_t
+        if callback is not None:
+            callback(k, t, x, x0_hat)
+    return x
+
+
+@torch.no_grad()
+def heun_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alphas_cumprod: torch.Tensor, *,
+                callback: Callable | None = None) -> torch.Tensor:
+    """Heun's second-order method for the probability-flow ODE (Karras et al. 2022, Algorithm 1, no churn).
+
+    Variables y = x / sqrt(abar) and sigma = sqrt((1 - abar) / abar) turn the ODE into
+    dy/dsigma = eps(x, t) (Karras et al. 2022, eq. 4 with s(t) = 1/sqrt(1 + sigma^2)). Each step but
+    the last costs 2 network evaluations; the last (to sigma = 0) is an Euler step, so
+    len(timesteps) = n gives NFE = 2n - 1. Needs at least 2 timesteps.
+    """
+    _check_x(x)
+    abar, ts, targets = _schedule(alphas_cumprod, timesteps)
+    if len(ts) < 2:
+        raise ValueError(f"heun_sample needs at least 2 timesteps (its last step is Euler); got {ts}")
+    sig = lambda a: ((1 - a) / a).sqrt()
+    for i, t in enumerate(ts):
+        a_t, a_next = abar[t].to(x.dtype), targets[i].to(x.dtype)
+        y = x / a_t.sqrt()
+        eps = predict_eps(model, x, t)  # (1) slope at the start: dy/dsigma = eps
+        y_next = y + (sig(a_next) - sig(a_t)) * eps  # (2) Euler step = the DDIM step
+        if i + 1 < len(ts):
+            eps_next = predict_eps(model, y_next * a_next.sqrt(), ts[i + 1])  # (3) slope at the end
+            y_next = y + (sig(a_next) - sig(a_t)) * (eps + eps_next) / 2  # (4) trapezoid: second order
+        x = y_next * a_next.sqrt()
+        if callback is not None:
+            callback(i, t, x, y - sig(a_t) * eps)  # x0_hat at the start of the step
+    return x
+
+
+@torch.no_grad()
+def dpm_solver_2m_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alphas_cumprod: torch.Tensor, *,
+                         callback: Callable | None = None) -> torch.Tensor:
+    """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2): a second-order multistep solver
+    of the probability-flow ODE in the data prediction x0_hat and lambda = log(alpha / sigma).
+
+    Each step reuses the previous step's x0_hat, so it costs one network evaluation (NFE =
+    len(timesteps)). The first step has no history and the last (to clean data, lambda = inf) cannot
+    use it: both are first order, i.e. DDIM steps. Needs at least 2 timesteps.
+    """
+    _check_x(x)
+    abar, ts, targets = _schedule(alphas_cumprod, timesteps)
+    if len(ts) < 2:
+        raise ValueError(f"dpm_solver_2m_sample needs at least 2 timesteps to be second order; got {ts}")
+    lam = lambda a: 0.5 * (a / (1 - a)).log()  # lambda_t = log(alpha_t / sigma_t)
+    x0_prev, h_prev = None, None
+    for i, t in enumerate(ts):
+        a_t, a_next = abar[t], targets[i]
+        eps = predict_eps(model, x, t)
+        x0_hat = predict_x0(x, eps, a_t.to(x.dtype))  # (1) data prediction at t
+        if i + 1 == len(ts):
+            x = x0_hat  # last step to clean data: sigma = 0, the first-order update returns x0_hat
+        else:
+            h = lam(a_next) - lam(a_t)  # (2) step in lambda
+            if x0_prev is None:
+                d = x0_hat  # (3) first step: no history, first order
+            else:
+                r = h_prev / h  # (3) D = (1 + 1/(2r)) x0_hat - 1/(2r) x0_prev, r = h_prev / h (Alg. 2)
+                d = (1 + 1 / (2 * r)).to(x.dtype) * x0_hat - (1 / (2 * r)).to(x.dtype) * x0_prev
+            ratio = ((1 - a_next) / (1 - a_t)).sqrt()  # sigma_next / sigma_t
+            x = ratio.to(x.dtype) * x - (a_next.sqrt() * torch.expm1(-h)).to(x.dtype) * d  # (4) exact linear part
+            x0_prev, h_prev = x0_hat, h
         if callback is not None:
             callback(i, t, x, x0_hat)
     return x
