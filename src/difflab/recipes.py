@@ -4,7 +4,7 @@ A recipe is a plain dict: the data, the network, the schedule and the training r
 script ``scripts/train_spiral.py`` trains with :data:`SPIRAL_DDPM` and writes
 ``checkpoints/spiral_ddpm.safetensors`` with the recipe in its metadata; Chapter 3 trains the
 same recipe live, and Chapter 4 loads the file instead of relying on Chapter 3 having run.
-Likewise ``scripts/train_spiral_cond.py`` trains :data:`SPIRAL_COND`, the class-conditional
+Likewise ``scripts/train_spiral.py --model cond`` trains :data:`SPIRAL_COND`, the class-conditional
 denoiser with condition dropout that Chapters 5, 6 and 7 load.
 """
 from __future__ import annotations
@@ -67,7 +67,7 @@ def load_model(model: torch.nn.Module, path, recipe: dict) -> torch.nn.Module:
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; make it with scripts/train_spiral.py (or scripts/train_spiral_cond.py for the conditional model)")
+        raise FileNotFoundError(f"{path} does not exist; make it with scripts/train_spiral.py (--model cond for the conditional one)")
     with safe_open(str(path), "pt") as f:
         meta = (f.metadata() or {}).get("recipe")
     if meta is None or json.loads(meta) != json.loads(json.dumps(recipe, sort_keys=True)):
@@ -115,6 +115,6 @@ def train_cond_denoiser(recipe: dict = SPIRAL_COND, *, steps: int | None = None,
 
 
 def load_cond_denoiser(recipe: dict = SPIRAL_COND, path=None) -> MLPDenoiser:
-    """The shipped class-conditional spiral denoiser of Chapters 5-7 (made by scripts/train_spiral_cond.py)."""
+    """The shipped class-conditional spiral denoiser of Chapters 5-7 (made by scripts/train_spiral.py --model cond)."""
     path = CHECKPOINTS / "spiral_cond.safetensors" if path is None else path
     return load_model(MLPDenoiser(MLPConfig(**recipe["model"])), path, recipe)
