@@ -40,6 +40,24 @@ def _n_classes(model) -> int | None:
     return int(k) if k else None
 
 
+def _cond_dim(model) -> int | None:
+    """D for a model conditioned on embeddings (``model.config.cond_dim``, e.g. Chapter 8's text), else None."""
+    d = getattr(getattr(model, "config", None), "cond_dim", None)
+    return int(d) if d else None
+
+
+def _check_embedding(name: str, cond, dim: int):
+    """For an embedding-conditioned model: None, or a float tensor (D,) or (N, D)."""
+    if cond is None:
+        return None
+    if not isinstance(cond, torch.Tensor) or not cond.dtype.is_floating_point or cond.ndim not in (1, 2) \
+            or cond.shape[-1] != dim or not torch.isfinite(cond).all():
+        shape = tuple(cond.shape) if isinstance(cond, torch.Tensor) else type(cond).__name__
+        raise ValueError(f"{name} of shape {shape} must be None or a finite float tensor ({dim},) or (N, {dim}) "
+                         f"of embeddings for this model")
+    return cond
+
+
 def _check_cond(name: str, cond, n_classes: int | None):
     """A condition is None (no condition), an int class id, or a LongTensor (N,) of class ids."""
     if cond is None:
@@ -65,19 +83,20 @@ def _batch(name: str, cond, x: torch.Tensor):
         return None
     if isinstance(cond, int):
         return torch.full((x.shape[0],), cond, dtype=torch.long, device=x.device)
-    if cond.ndim == 0:
-        return cond.expand(x.shape[0]).to(x.device)
+    if cond.ndim == 0 or (cond.dtype.is_floating_point and cond.ndim == 1):  # one id / embedding for all
+        return cond.expand(x.shape[0], *cond.shape).to(x.device)
     if cond.shape[0] != x.shape[0]:
-        raise ValueError(f"{name} has {cond.shape[0]} class ids but x has {x.shape[0]} points; "
-                         f"give one id per point, or a single int for all")
+        what = "embeddings" if cond.dtype.is_floating_point else "class ids"
+        raise ValueError(f"{name} has {cond.shape[0]} {what} but x has {x.shape[0]} points; "
+                         f"give one per point, or a single one for all")
     return cond.to(x.device)
 
 
 def _guided(model: Callable, cond, negative, combine: Callable, identity: bool) -> Callable:
     """The model x, t -> combine(f(x, t, cond), f(x, t, negative)), conditions checked up front."""
-    k = _n_classes(model)
-    cond = _check_cond("cond", cond, k)
-    negative = _check_cond("negative", negative, k)
+    k, d = _n_classes(model), _cond_dim(model)
+    check = (lambda n, c: _check_embedding(n, c, d)) if d else (lambda n, c: _check_cond(n, c, k))
+    cond, negative = check("cond", cond), check("negative", negative)
 
     def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         eps_cond = model(x, t, _batch("cond", cond, x))  # f(x, t, c), (N, ...)
@@ -97,7 +116,8 @@ def cfg(model: Callable, cond, scale: float, negative=None) -> Callable:
     where f(x, t, n) is the unconditional prediction f(x, t) = ``model(x, t, None)`` unless a
     ``negative`` condition n is given, which takes its place (a negative prompt).
     ``cond``: the class id c (an int, a LongTensor (N,), or None for the unconditional
-    prediction). s = 1 is plain conditioning (returned exactly), s = 0 is the unconditional
+    prediction); for a model with ``config.cond_dim`` = D (Chapter 8's text embeddings) a float
+    tensor (D,) or (N, D). s = 1 is plain conditioning (returned exactly), s = 0 is the unconditional
     model, s > 1 pushes further along f(c) - f(n). Ho and Salimans (2022, eq. 6) write the
     same thing with w = s - 1: see :func:`cfg_w`.
     """

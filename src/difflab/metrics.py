@@ -150,3 +150,67 @@ def part_w2_ratio(x: torch.Tensor, part: int, n_parts: int = 3, seed: int = 0, m
     ref = fresh(40_000 + seed)
     floor = sorted(w2(fresh(50_000 + 10 * seed + k), ref) for k in range(3))[1]
     return w2(inside, ref) / floor
+
+
+# --- Chapter 8: read the attributes back from a generated shapes image -----------------------
+
+def read_attributes(images: torch.Tensor, threshold: float = 0.3):
+    """Attribute checkers built from the shapes generator: ``Attributes`` (shape, colour, size,
+    position) per image (N, 3, 32, 32) in [0, 1], with -1 where no object is found.
+
+    - foreground: pixels whose brightest channel exceeds ``threshold`` (the background is black);
+    - position: the nearest of the generator's five centres to the foreground's centroid;
+    - colour: the nearest generator colour to the mean of the fully covered pixels;
+    - shape and size: the generator's template (4 shapes x 3 sizes, no jitter, moved onto the
+      centroid) with the highest soft overlap (intersection over union) with the coverage.
+    """
+    from .data.shapes import CENTRE, RGB, SHAPES, SIZES, Attributes, render
+
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1:] != (3, 32, 32):
+        raise ValueError(f"images must be a tensor (N, 3, 32, 32) in [0, 1], got "
+                         f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
+    images = images.detach().float().cpu()
+    n = images.shape[0]
+    bright = images.amax(dim=1)  # (N, H, W)
+    mask = bright > threshold
+    found = mask.flatten(1).sum(1) >= 4
+    grid = torch.arange(32, dtype=torch.float32) + 0.5
+    w = mask.float()
+    area = w.sum((1, 2)).clamp_min(1)
+    cx = (w * grid[None, None, :]).sum((1, 2)) / area
+    cy = (w * grid[None, :, None]).sum((1, 2)) / area
+    centroid = torch.stack([cx, cy], 1)  # (N, 2)
+    position = torch.cdist(centroid, CENTRE).argmin(1)
+    core = (bright > 0.6 * bright.flatten(1).amax(1)[:, None, None]).float()[:, None]  # (N, 1, H, W)
+    mean_rgb = (images * core).sum((2, 3)) / core.sum((2, 3)).clamp_min(1)
+    colour = torch.cdist(mean_rgb, RGB).argmin(1)
+    soft = (bright / RGB[colour].amax(1)[:, None, None]).clamp(0, 1)  # the object's coverage of each pixel
+    # templates at the detected position, then shifted by whole pixels onto the centroid
+    ious = torch.zeros(n, len(SHAPES), len(SIZES))
+    for s in range(len(SHAPES)):
+        for z in range(len(SIZES)):
+            attrs = Attributes(torch.full((n,), s), torch.zeros(n, dtype=torch.long), torch.full((n,), z), position)
+            tmpl = render(attrs, jitter=False).amax(1) > threshold  # (N, H, W)
+            tw = tmpl.float()
+            ta = tw.sum((1, 2)).clamp_min(1)
+            t_c = torch.stack([(tw * grid[None, None, :]).sum((1, 2)) / ta, (tw * grid[None, :, None]).sum((1, 2)) / ta], 1)
+            shift = (centroid - t_c).round().long()
+            tmpl = torch.stack([t.roll((int(dy), int(dx)), (0, 1)) for t, (dx, dy) in zip(tmpl, shift)])
+            cover = render(attrs, jitter=False).amax(1) / RGB[0].max()  # soft coverage in [0, 1]
+            cover = torch.stack([c.roll((int(dy), int(dx)), (0, 1)) for c, (dx, dy) in zip(cover, shift)])
+            inter = torch.minimum(cover, soft).flatten(1).sum(1)  # soft intersection over union
+            union = torch.maximum(cover, soft).flatten(1).sum(1).clamp_min(1e-6)
+            ious[:, s, z] = inter / union
+    best = ious.flatten(1).argmax(1)
+    shape, size = best // len(SIZES), best % len(SIZES)
+    none = torch.full((n,), -1, dtype=torch.long)
+    return Attributes(*(torch.where(found, a, none) for a in (shape, colour, size, position)))
+
+
+@torch.no_grad()
+def clip_score(clip, images: torch.Tensor, captions: list[str]) -> torch.Tensor:
+    """Cosine similarity between each image and its own caption under Chapter 1's CLIP (N,),
+    the CLIP score of Hessel et al. (2021) without its rescaling."""
+    if len(captions) != images.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but {len(captions)} captions; give one caption per image")
+    return (clip.encode_image(images) * clip.encode_text(list(captions))).sum(1).cpu()

@@ -1,0 +1,108 @@
+"""Chapter 8: a sentence to a picture with the book's own parts.
+
+prompt --CLIP text encoder (Chapter 1)--> embedding --U-Net (models/unet.py), guided by
+``guidance.cfg`` (Chapters 6-7)--> DDIM (Chapter 4) --> 32 x 32 image.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from pathlib import Path
+
+import torch
+
+from .data.shapes import make_shapes
+from .models.unet import EpsFromV, TextUNet, UNetConfig, v_loss
+from .recipes import load_model, save_model
+from .schedules import alphas_cumprod, cosine_betas
+from .training import TrainConfig, train
+
+T2I_CHECKPOINT = Path(__file__).parent / "checkpoints" / "t2i.safetensors"
+T2I_RECIPE = {
+    "model": "TextUNet", "channels": [32, 64, 96], "emb_dim": 128, "cond_dim": 512,
+    "schedule": "cosine", "T": 1000, "prediction": "v",
+    "n_images": 20000, "data_seed": 1, "split": "train", "p_omit": 0.3,
+    "p_uncond": 0.15, "steps": 1000, "batch_size": 64, "lr": 2e-3, "warmup": 100, "ema": 0.995, "seed": 0,
+}
+
+
+def t2i_schedule(recipe: dict = T2I_RECIPE) -> torch.Tensor:
+    """abar_t of the cosine schedule (Nichol and Dhariwal 2021, eq. 17)."""
+    return alphas_cumprod(cosine_betas(recipe["T"]))
+
+
+def build_t2i(recipe: dict = T2I_RECIPE) -> EpsFromV:
+    net = TextUNet(UNetConfig(tuple(recipe["channels"]), recipe["cond_dim"], recipe["emb_dim"]))
+    return EpsFromV(net, t2i_schedule(recipe))
+
+
+def t2i_data(recipe: dict = T2I_RECIPE, clip=None):
+    """(images in [-1, 1] (N,3,32,32), CLIP text embeddings (N,512)) of the training captions."""
+    from .models.clip import load_clip
+
+    clip = clip or load_clip()
+    data = make_shapes(recipe["n_images"], recipe["data_seed"], split=recipe["split"], p_omit=recipe["p_omit"])
+    with torch.no_grad():
+        emb = torch.cat([clip.encode_text(data.captions[i:i + 1000]) for i in range(0, len(data.captions), 1000)])
+    return data.images * 2 - 1, emb.float()
+
+
+def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0, data=None):
+    """Train the U-Net of ``recipe`` (v-prediction, condition dropout, EMA); returns (model, losses).
+    With ``out`` the weights and recipe go to that safetensors file, the resumable state beside it."""
+    torch.manual_seed(recipe["seed"])
+    model = build_t2i(recipe)
+    data = data if data is not None else t2i_data(recipe)
+    cfg = TrainConfig(steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"],
+                      warmup=min(recipe["warmup"], recipe["steps"]), ema=recipe["ema"], seed=recipe["seed"])
+    loss = functools.partial(v_loss, alphas_cumprod=model.alphas_cumprod, p_uncond=recipe["p_uncond"])
+    state = f"{out}.state.pt" if out is not None and checkpoint_every else None
+    history = train(model.net, loss, data, cfg, checkpoint=state, checkpoint_every=checkpoint_every,
+                    desc="text-to-image U-Net")
+    if out is not None:
+        save_model(model.net, out, recipe)
+    return model, history
+
+
+def load_t2i(path=T2I_CHECKPOINT, recipe: dict = T2I_RECIPE) -> EpsFromV:
+    """The shipped text-to-image model (epsilon-predicting wrapper, eval mode)."""
+    model = build_t2i(recipe)
+    load_model(model.net, path, recipe)
+    return model.eval()
+
+
+@torch.no_grad()
+def text_to_image(prompt: str | list[str], negative: str | None = None, *, scale: float = 3.0, steps: int = 25,
+                  n: int = 1, seed: int = 0, model=None, clip=None) -> torch.Tensor:
+    """Images (n * len(prompts), 3, 32, 32) in [0, 1] for ``prompt`` with classifier-free guidance.
+
+    ``negative``: a prompt whose embedding replaces the unconditional prediction (Chapter 7).
+    Words CLIP's tokenizer never saw map to its unknown-word token; they still give an embedding,
+    so an unknown word is not an error, but it carries no meaning the model learned.
+    """
+    from .guidance import cfg
+    from .models.clip import load_clip
+    from .samplers import ddim_sample, spaced_timesteps
+
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
+        raise ValueError(f"prompt={prompt!r} must be a non-empty string (or a list of them), e.g. 'a red circle'")
+    if negative is not None and (not isinstance(negative, str) or not negative.strip()):
+        raise ValueError(f"negative={negative!r} must be None or a non-empty string, e.g. 'red'")
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale):
+        raise ValueError(f"scale={scale!r} must be a finite number (1 = no guidance, e.g. 3.0)")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps={steps!r} must be an integer >= 1 (e.g. 25)")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n={n!r} must be an integer >= 1")
+    model = model if model is not None else load_t2i()
+    clip = clip if clip is not None else load_clip()
+    dev = model.alphas_cumprod.device
+    cond = clip.encode_text(prompts).float().to(dev).repeat_interleave(n, 0)  # (N, 512)
+    neg = None if negative is None else clip.encode_text([negative]).float().to(dev).expand_as(cond)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(cond.shape[0], 3, 32, 32, generator=gen).to(dev)
+    ts = spaced_timesteps(len(model.alphas_cumprod), steps)
+    x0 = ddim_sample(cfg(model, cond, scale, negative=neg), x, ts, model.alphas_cumprod)
+    return ((x0 + 1) / 2).clamp(0, 1).cpu()

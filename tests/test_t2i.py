@@ -1,0 +1,128 @@
+"""Chapter 8: the text-conditioned U-Net, its v <-> epsilon wrapper, guidance on embeddings,
+the attribute checkers and the prompt-to-image entry point."""
+import math
+
+import pytest
+import torch
+
+from difflab.data.shapes import make_shapes
+from difflab.guidance import cfg
+from difflab.metrics import clip_score, read_attributes
+from difflab.models.clip import load_clip
+from difflab.models.unet import TextUNet, UNetConfig, eps_from_v, v_loss, v_target
+from difflab.recipes import save_model
+from difflab.t2i import T2I_CHECKPOINT, T2I_RECIPE, build_t2i, load_t2i, text_to_image, train_t2i
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return load_clip()
+
+
+@pytest.fixture(scope="module")
+def small():
+    torch.manual_seed(0)
+    return build_t2i(dict(T2I_RECIPE, channels=[8, 16, 16], emb_dim=16)).eval()
+
+
+def test_unet_shapes_and_null_condition():
+    net = TextUNet(UNetConfig((8, 16, 16), 512, 16))
+    x, t = torch.randn(3, 3, 32, 32), torch.tensor([0, 500, 999])
+    assert net(x, t, torch.randn(3, 512)).shape == x.shape
+    assert torch.equal(net(x, t), net(x, t, torch.zeros(3, 512)))  # None means the zero embedding
+    with pytest.raises(ValueError, match=r"cond has shape \(3, 7\)"):
+        net(x, t, torch.randn(3, 7))
+    with pytest.raises(ValueError, match=r"x has shape"):
+        net(torch.randn(3, 32, 32), t)
+
+
+def test_eps_from_v_inverts_v_target():
+    x0, eps, abar = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8), torch.rand(4, 1, 1, 1)
+    x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps
+    assert torch.allclose(eps_from_v(x_t, v_target(x0, eps, abar), abar), eps, atol=1e-5)
+
+
+def test_cfg_accepts_embeddings_and_agrees_in_v_space(small):
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([300, 300])
+    c, n = torch.randn(512), torch.randn(2, 512)
+    with torch.no_grad():
+        assert torch.equal(cfg(small, c, 1.0)(x, t), small(x, t, c.expand(2, 512)))
+        got = cfg(small, c, 3.0, negative=n)(x, t)
+        f_c, f_n = small(x, t, c.expand(2, 512)), small(x, t, n)
+        assert torch.allclose(got, f_n + 3.0 * (f_c - f_n), atol=1e-5)
+        # combining v instead of epsilon gives the same epsilon (eps is affine in v, same coefficients)
+        abar = small.alphas_cumprod[t][:, None, None, None]
+        v_c, v_n = small.net(x, t, c.expand(2, 512)), small.net(x, t, n)
+        assert torch.allclose(eps_from_v(x, v_n + 3.0 * (v_c - v_n), abar), got, atol=1e-4)
+    with pytest.raises(ValueError, match=r"cond of shape \(7,\) must be None or a finite float tensor \(512,\)"):
+        cfg(small, torch.randn(7), 2.0)
+    with pytest.raises(ValueError, match=r"negative .* must be None or a finite float tensor"):
+        cfg(small, c, 2.0, negative=torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match=r"cond has 3 embeddings but x has 2 points"):
+        cfg(small, torch.randn(3, 512), 2.0)(x, t)
+
+
+def test_read_attributes_on_generator_images():
+    data = make_shapes(400, seed=11, split="all")
+    got = read_attributes(data.images)
+    acc = {k: (getattr(got, k) == getattr(data.attributes, k)).float().mean().item() for k in got._fields}
+    assert acc["colour"] == 1.0 and acc["position"] == 1.0, acc
+    assert acc["shape"] >= 0.95 and acc["size"] >= 0.95, acc
+    empty = read_attributes(torch.zeros(2, 3, 32, 32))
+    assert all((a == -1).all() for a in empty), empty
+    with pytest.raises(ValueError, match=r"images must be a tensor \(N, 3, 32, 32\)"):
+        read_attributes(torch.zeros(2, 32, 32))
+
+
+def test_clip_score_prefers_the_true_caption(clip):
+    data = make_shapes(64, seed=3, split="train")
+    right = clip_score(clip, data.images, data.captions)
+    wrong = clip_score(clip, data.images, data.captions[1:] + data.captions[:1])
+    assert right.mean() > wrong.mean() + 0.1, (right.mean(), wrong.mean())
+    with pytest.raises(ValueError, match="64 images but 3 captions"):
+        clip_score(clip, data.images, data.captions[:3])
+
+
+def test_text_to_image_shapes_and_bad_input(small, clip):
+    out = text_to_image(["a red circle", "a blue square"], "green", scale=2.0, steps=2, n=2, model=small, clip=clip)
+    assert out.shape == (4, 3, 32, 32) and out.min() >= 0 and out.max() <= 1
+    again = text_to_image(["a red circle", "a blue square"], "green", scale=2.0, steps=2, n=2, model=small, clip=clip)
+    assert torch.equal(out, again)  # seeded
+    # a word the tokenizer never saw is not an error: it becomes the unknown-word token
+    assert text_to_image("a zzyzx circle", steps=1, model=small, clip=clip).shape == (1, 3, 32, 32)
+    for kwargs, msg in [(dict(prompt=""), "prompt='' must be a non-empty string"),
+                        (dict(prompt=[]), "must be a non-empty string"),
+                        (dict(prompt="a", negative=" "), "negative=' ' must be None or a non-empty"),
+                        (dict(prompt="a", scale=math.nan), "scale=nan must be a finite number"),
+                        (dict(prompt="a", scale=math.inf), "scale=inf must be a finite number"),
+                        (dict(prompt="a", steps=0), "steps=0 must be an integer >= 1"),
+                        (dict(prompt="a", n=0), "n=0 must be an integer >= 1")]:
+        with pytest.raises(ValueError, match=msg):
+            text_to_image(model=small, clip=clip, **kwargs)
+
+
+def test_checkpoint_of_another_recipe_is_refused(tmp_path, small):
+    path = tmp_path / "other.safetensors"
+    recipe = dict(T2I_RECIPE, channels=[8, 16, 16], emb_dim=16)
+    save_model(small.net, path, recipe)
+    with pytest.raises(ValueError, match="was made with recipe"):
+        load_t2i(path)  # the shipped recipe differs
+    assert isinstance(load_t2i(path, recipe), torch.nn.Module)
+
+
+def test_training_loss_falls_and_resumes(tmp_path):
+    recipe = dict(T2I_RECIPE, channels=[8, 16, 16], emb_dim=16, steps=30, batch_size=16, ema=0.0)
+    data = (torch.rand(64, 3, 32, 32) * 2 - 1, torch.randn(64, 512))
+    out = tmp_path / "t.safetensors"
+    _, h = train_t2i(dict(recipe, steps=15), out=out, checkpoint_every=5, data=data)
+    _, h2 = train_t2i(recipe, out=tmp_path / "u.safetensors", checkpoint_every=5, data=data)
+    assert len(h) == 15 and len(h2) == 30
+    assert sum(h2[-5:]) / 5 < sum(h2[:5]) / 5, (h2[:5], h2[-5:])
+    assert out.exists()
+
+
+@pytest.mark.skipif(not T2I_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
+def test_shipped_checkpoint_loads():
+    model = load_t2i()
+    assert sum(p.numel() for p in model.parameters()) < 5_000_000
+    assert T2I_CHECKPOINT.stat().st_size < 40e6
