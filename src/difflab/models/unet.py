@@ -14,11 +14,12 @@ a real sentence, and condition dropout trains the network on it (Ho and Salimans
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from .mlp import timestep_embedding  # the sinusoidal embedding of Chapter 3
 
 
 @dataclass
@@ -26,14 +27,6 @@ class UNetConfig:
     channels: tuple = (32, 64, 96)  # feature maps at 32x32, 16x16, 8x8
     cond_dim: int = 512  # size of the text embedding (CLIP's)
     emb_dim: int = 128  # size of the time(+text) embedding
-
-
-def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sinusoidal embedding of the integer timesteps t (N,) -> (N, dim) (Vaswani et al. 2017, Sec. 3.5)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
-    args = t.float()[:, None] * freqs[None]
-    return torch.cat([args.sin(), args.cos()], dim=1)
 
 
 class ResBlock(nn.Module):
