@@ -87,10 +87,6 @@ class MLPDenoiser(nn.Module):
         return self.cls(cond.long())
 
 
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def make_mlp(**kwargs) -> MLPDenoiser:
     """``MLPDenoiser(MLPConfig(**kwargs))`` with argument checks."""
     for name in ("dim", "hidden", "depth", "time_dim"):
