@@ -34,7 +34,8 @@ from difflab import seed_everything
 from difflab.data import make_spiral
 from difflab.metrics import w2_ratio
 from difflab.recipes import SPIRAL_DDPM, load_spiral_denoiser, spiral_schedule, train_spiral_denoiser
-from difflab.samplers import SPACINGS, ddim_sample, dpm_solver_2m_sample, heun_sample, spaced_timesteps
+from difflab.samplers import (SPACINGS, ddim_sample, dpm_solver_2m_sample, dpm_solver_2m_sde_sample, heun_sample,
+                              spaced_timesteps)
 
 SEEDS = (0, 1, 2)
 N = 2000
@@ -68,6 +69,8 @@ def ours(model, abar, nfe: int, sampler: str, spacing: str):
             out = ddim_sample(counted, x, ts, abar, eta=1.0, generator=g)
         elif sampler == "dpm++2m":
             out = dpm_solver_2m_sample(counted, x, ts, abar)
+        elif sampler == "dpm++2m-sde":
+            out = dpm_solver_2m_sde_sample(counted, x, ts, abar, generator=g)
         else:
             out = heun_sample(counted, x, ts, abar)
         secs.append(time.perf_counter() - t0)
@@ -137,7 +140,7 @@ def main():
     model, abar = load_spiral_denoiser(), spiral_schedule()
     lines += ["| library | sampler | spacing | NFE | r (median) | r per seed | s / batch |", "|---|---|---|---|---|---|---|"]
     for nfe in (10, 20, 50):
-        for sampler in ("ddpm", "ddim", "heun", "dpm++2m"):
+        for sampler in ("ddpm", "ddim", "heun", "dpm++2m", "dpm++2m-sde"):
             for spacing in SPACINGS:
                 r, rs, used, s = ours(model, abar, nfe, sampler, spacing)
                 row = f"| difflab | {sampler} | {spacing} | {used} | {r:.2f} | {', '.join(f'{v:.2f}' for v in rs)} | {s:.2f} |"

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from difflab.samplers import (ddim_invert, ddim_sample, ddim_sigma, ddim_step, ddpm_step, dpm_solver_2m_sample,
-                              heun_sample, spaced_timesteps)
+                              dpm_solver_2m_sde_sample, heun_sample, spaced_timesteps)
 from difflab.schedules import alphas_cumprod, linear_betas
 
 T = 1000
@@ -73,6 +73,43 @@ def test_dpm_solver_2m_matches_diffusers():
     ours = dpm_solver_2m_sample(_toy_model, x.clone(), ts, alphas_cumprod(linear_betas()))
     err = (ours - ref).abs().max().item()
     assert err < 3e-4, f"max |ours - diffusers| = {err:.2e}"
+
+
+def test_dpm_solver_2m_sde_matches_diffusers():
+    # the SDE variant against DPMSolverMultistepScheduler(algorithm_type="sde-dpmsolver++"), fed the same noise
+    # (variance_noise) that our sampler draws from its generator; float32 precision again, as above
+    from diffusers import DPMSolverMultistepScheduler
+
+    sched = DPMSolverMultistepScheduler(num_train_timesteps=T, beta_schedule="linear", algorithm_type="sde-dpmsolver++",
+                                        solver_order=2, lower_order_final=False, final_sigmas_type="zero",
+                                        timestep_spacing="trailing")
+    sched.set_timesteps(20)
+    ts = sched.timesteps.tolist()
+    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    g = torch.Generator().manual_seed(1)
+    noises = [torch.randn(x.shape, generator=g, dtype=x.dtype) for _ in ts[:-1]] + [torch.zeros_like(x)]
+    ref = x.clone()
+    for t, z in zip(sched.timesteps, noises):
+        ref = sched.step(_toy_model(ref, t.repeat(16)), t, ref, variance_noise=z).prev_sample
+    ours = dpm_solver_2m_sde_sample(_toy_model, x.clone(), ts, alphas_cumprod(linear_betas()),
+                                    generator=torch.Generator().manual_seed(1))
+    err = (ours - ref).abs().max().item()
+    assert err < 3e-4, f"max |ours - diffusers| = {err:.2e}"
+
+
+def test_sde_first_step_is_ddpm_and_seeded():
+    # with no history the SDE solver's step is first order, and first order is DDPM's posterior step (eq. 7)
+    abar = alphas_cumprod(linear_betas())
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    seen = []
+    dpm_solver_2m_sde_sample(_toy_model, x, [900, 700, 0], abar, generator=torch.Generator().manual_seed(3),
+                             callback=lambda i, t, xt, x0: seen.append(xt))
+    z = torch.randn(x.shape, generator=torch.Generator().manual_seed(3), dtype=x.dtype)
+    ddpm, _ = ddpm_step(x, _toy_model(x, torch.full((50,), 900)), abar[900], abar[700], z)
+    assert torch.allclose(seen[0], ddpm, atol=1e-10), (seen[0] - ddpm).abs().max()
+    run = lambda seed: dpm_solver_2m_sde_sample(_toy_model, x, spaced_timesteps(T, 10), abar,
+                                                generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(run(4), run(4)) and not torch.allclose(run(4), run(5))
 
 
 def test_eta_one_is_ddpm():
@@ -146,7 +183,8 @@ def test_nfe_is_counted_honestly():
     abar = alphas_cumprod(linear_betas())
     calls = []
     model = lambda x, t: calls.append(int(t[0])) or _toy_model(x, t)
-    for sampler, n, nfe in [(ddim_sample, 10, 10), (dpm_solver_2m_sample, 10, 10), (heun_sample, 5, 9)]:
+    for sampler, n, nfe in [(ddim_sample, 10, 10), (dpm_solver_2m_sample, 10, 10), (dpm_solver_2m_sde_sample, 10, 10),
+                             (heun_sample, 5, 9)]:
         calls.clear()
         sampler(model, torch.randn(3, 2), spaced_timesteps(T, n), abar)
         assert len(calls) == nfe, (sampler.__name__, len(calls))
@@ -171,7 +209,7 @@ def test_bad_input():
         ddim_sample(_toy_model, x, [10, 3], abar)
     with pytest.raises(ValueError, match="strictly decreasing"):
         ddim_invert(_toy_model, x, [3, 5], abar)
-    for solver in (heun_sample, dpm_solver_2m_sample):
+    for solver in (heun_sample, dpm_solver_2m_sample, dpm_solver_2m_sde_sample):
         with pytest.raises(ValueError, match="needs at least 2 timesteps"):
             solver(_toy_model, x, [9], abar)
     with pytest.raises(ValueError, match="n_steps=11 is out of range"):

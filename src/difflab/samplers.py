@@ -249,20 +249,12 @@ def heun_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alph
     return x
 
 
-@torch.no_grad()
-def dpm_solver_2m_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alphas_cumprod: torch.Tensor, *,
-                         callback: Callable | None = None) -> torch.Tensor:
-    """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2): a second-order multistep solver
-    of the probability-flow ODE in the data prediction x0_hat and lambda = log(alpha / sigma).
-
-    Each step reuses the previous step's x0_hat, so it costs one network evaluation (NFE =
-    len(timesteps)). The first step has no history and the last (to clean data, lambda = inf) cannot
-    use it: both are first order, i.e. DDIM steps. Needs at least 2 timesteps.
-    """
+def _dpm_solver_2m(model, x, timesteps, alphas_cumprod, generator, sde: bool, callback):
+    """The loop shared by DPM-Solver++(2M) and its SDE variant; ``sde`` picks the update (4)."""
     _check_x(x)
     abar, ts, targets = _schedule(alphas_cumprod, timesteps)
     if len(ts) < 2:
-        raise ValueError(f"dpm_solver_2m_sample needs at least 2 timesteps to be second order; got {ts}")
+        raise ValueError(f"DPM-Solver++(2M) needs at least 2 timesteps to be second order; got {ts}")
     lam = lambda a: 0.5 * (a / (1 - a)).log()  # lambda_t = log(alpha_t / sigma_t)
     x0_prev, h_prev = None, None
     for i, t in enumerate(ts):
@@ -279,8 +271,44 @@ def dpm_solver_2m_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[i
                 r = h_prev / h  # (3) D = (1 + 1/(2r)) x0_hat - 1/(2r) x0_prev, r = h_prev / h (Alg. 2)
                 d = (1 + 1 / (2 * r)).to(x.dtype) * x0_hat - (1 / (2 * r)).to(x.dtype) * x0_prev
             ratio = ((1 - a_next) / (1 - a_t)).sqrt()  # sigma_next / sigma_t
-            x = ratio.to(x.dtype) * x - (a_next.sqrt() * torch.expm1(-h)).to(x.dtype) * d  # (4) exact linear part
+            if not sde:  # (4) ODE: the linear part solved exactly
+                x = ratio.to(x.dtype) * x - (a_next.sqrt() * torch.expm1(-h)).to(x.dtype) * d
+            else:  # (4) SDE: keep less of x, more of D, and add fresh noise of variance sigma_next^2 (1 - e^{-2h})
+                z = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+                x = ((ratio * torch.exp(-h)).to(x.dtype) * x - (a_next.sqrt() * torch.expm1(-2 * h)).to(x.dtype) * d
+                     + ((1 - a_next) * -torch.expm1(-2 * h)).sqrt().to(x.dtype) * z)
             x0_prev, h_prev = x0_hat, h
         if callback is not None:
             callback(i, t, x, x0_hat)
     return x
+
+
+@torch.no_grad()
+def dpm_solver_2m_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alphas_cumprod: torch.Tensor, *,
+                         callback: Callable | None = None) -> torch.Tensor:
+    """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2): a second-order multistep solver
+    of the probability-flow ODE in the data prediction x0_hat and lambda = log(alpha / sigma).
+
+    Each step reuses the previous step's x0_hat, so it costs one network evaluation (NFE =
+    len(timesteps)). The first step has no history and the last (to clean data, lambda = inf) cannot
+    use it: both are first order, i.e. DDIM steps. Needs at least 2 timesteps.
+    """
+    return _dpm_solver_2m(model, x, timesteps, alphas_cumprod, None, False, callback)
+
+
+@torch.no_grad()
+def dpm_solver_2m_sde_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alphas_cumprod: torch.Tensor,
+                             *, generator: torch.Generator | None = None,
+                             callback: Callable | None = None) -> torch.Tensor:
+    """SDE-DPM-Solver++(2M): the same multistep idea for the reverse-time SDE instead of the ODE
+    (by the DPM-Solver++ authors; diffusers ``algorithm_type="sde-dpmsolver++"``, k-diffusion
+    ``sample_dpmpp_2m_sde``). With h = lambda_next - lambda_t:
+
+        x_next = (sigma_next / sigma_t) e^{-h} x + alpha_next (1 - e^{-2h}) D + sigma_next sqrt(1 - e^{-2h}) z.
+
+    Its first-order step (D = x0_hat) is exactly DDPM's posterior step (eq. 7 of Ho et al. 2020).
+    Like DDPM it injects fresh noise every step, which corrects the errors of earlier steps instead
+    of carrying them to the end (Karras et al. 2022, Sec. 4). One network evaluation per step; noise
+    from ``generator``. Needs at least 2 timesteps.
+    """
+    return _dpm_solver_2m(model, x, timesteps, alphas_cumprod, generator, True, callback)
