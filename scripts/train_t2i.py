@@ -7,10 +7,18 @@
 Seeded; shows progress; saves the full training state every --checkpoint-every steps to
 <out>.state.pt and resumes from it when run again with the same settings (delete it to start over).
 The recipe is stored in the safetensors metadata beside the weights.
+
+On several GPUs (or CPU processes), the same script runs under torchrun with DistributedDataParallel:
+
+    torchrun --standalone --nproc_per_node 4 scripts/train_t2i.py --batch-size 256
+
+Each process draws batch-size / nproc examples a step and the gradients are averaged, so the recipe's
+batch size is the global one. The backend is nccl on CUDA, gloo on CPU.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -21,18 +29,38 @@ from difflab.t2i import T2I_CHECKPOINT, T2I_RECIPE, train_t2i
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=T2I_RECIPE["steps"])
+    p.add_argument("--batch-size", type=int, default=T2I_RECIPE["batch_size"], help="global batch size")
+    p.add_argument("--n-images", type=int, default=T2I_RECIPE["n_images"], help="size of the training set")
     p.add_argument("--out", default=str(T2I_CHECKPOINT))
     p.add_argument("--checkpoint-every", type=int, default=100)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
     a = p.parse_args()
+    recipe = dict(T2I_RECIPE, steps=a.steps, batch_size=a.batch_size, n_images=a.n_images)
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun
+    device = torch.device("cpu")
+    if world > 1:
+        use_cuda = torch.cuda.is_available()
+        if use_cuda:
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
+    elif torch.cuda.is_available():
+        device = torch.device("cuda")
     if a.threads:
         torch.set_num_threads(a.threads)
-    recipe = dict(T2I_RECIPE, steps=a.steps)
+    elif world > 1 and device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))  # do not oversubscribe the cores
+    rank = torch.distributed.get_rank() if world > 1 else 0
+
     start = time.perf_counter()
-    _, history = train_t2i(recipe, out=a.out, checkpoint_every=a.checkpoint_every)
+    _, history = train_t2i(recipe, out=a.out, checkpoint_every=a.checkpoint_every, device=device)
     k = max(1, len(history) // 10)
-    print(f"wrote {a.out} in {time.perf_counter() - start:.0f} s; loss first {sum(history[:k]) / k:.4f} "
-          f"last {sum(history[-k:]) / k:.4f}")
+    if rank == 0:
+        print(f"wrote {a.out} in {time.perf_counter() - start:.0f} s ({world} process{'es' * (world > 1)} on "
+              f"{device.type}); loss first {sum(history[:k]) / k:.4f} last {sum(history[-k:]) / k:.4f}")
+    if world > 1:
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

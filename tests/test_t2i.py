@@ -126,3 +126,39 @@ def test_shipped_checkpoint_loads():
     model = load_t2i()
     assert sum(p.numel() for p in model.parameters()) < 5_000_000
     assert T2I_CHECKPOINT.stat().st_size < 40e6
+
+
+def test_training_script_runs_under_torchrun_with_two_processes(tmp_path):
+    # DistributedDataParallel with the gloo backend, 2 CPU processes, a few steps of the shipped recipe's network
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "train_t2i.py"
+    out = tmp_path / "ddp.safetensors"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+           "--steps", "4", "--batch-size", "8", "--n-images", "64", "--checkpoint-every", "2", "--out", str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    assert "(2 processes on cpu)" in run.stdout, run.stdout
+    state = torch.load(f"{out}.state.pt", weights_only=True)
+    assert state["step"] == 4 and len(state["history"]) == 4 and len(state["generators"]) == 2
+    assert all(math.isfinite(v) for v in state["history"])
+    assert isinstance(load_t2i(out, dict(T2I_RECIPE, steps=4, batch_size=8, n_images=64)), torch.nn.Module)
+
+
+def test_unseen_pairs_are_kept_out_of_training_and_in_the_test_prompts(clip):
+    from difflab.data.shapes import is_heldout
+    from difflab.t2i import is_unseen_pair, t2i_data, unseen_prompts
+
+    recipe = dict(T2I_RECIPE, n_images=300)
+    images, emb = t2i_data(recipe, clip)
+    made = make_shapes(300, recipe["data_seed"], split="train", p_omit=recipe["p_omit"])
+    unseen = is_unseen_pair(made.attributes, recipe)
+    assert 0 < int(unseen.sum()) < 300 and images.shape[0] == emb.shape[0] == 300 - int(unseen.sum())
+    assert torch.equal(images, made.images[~unseen] * 2 - 1)
+    attrs, prompts = unseen_prompts(recipe)
+    assert len(prompts) == 96 and int(is_unseen_pair(attrs, recipe).sum()) == 30  # 72 held out + 24 more of the pairs
+    assert bool((is_heldout(attrs) | is_unseen_pair(attrs, recipe)).all())

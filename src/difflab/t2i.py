@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .data.shapes import make_shapes
+from .data.shapes import COLOURS, N_COMBOS, SHAPES, Attributes, combo_attributes, describe, is_heldout, make_shapes
 from .models.unet import EpsFromV, TextUNet, UNetConfig, v_loss
 from .recipes import load_model, save_model
 from .schedules import alphas_cumprod, cosine_betas
@@ -20,10 +20,11 @@ from .training import TrainConfig, train
 
 T2I_CHECKPOINT = Path(__file__).parent / "checkpoints" / "t2i.safetensors"
 T2I_RECIPE = {
-    "model": "TextUNet", "channels": [32, 64, 96], "emb_dim": 128, "cond_dim": 512,
+    "model": "TextUNet", "channels": [32, 64, 128], "emb_dim": 128, "cond_dim": 512,
     "schedule": "cosine", "T": 1000, "prediction": "v",
     "n_images": 20000, "data_seed": 1, "split": "train", "p_omit": 0.3,
-    "p_uncond": 0.15, "steps": 1000, "batch_size": 64, "lr": 2e-3, "warmup": 100, "ema": 0.995, "seed": 0,
+    "unseen_pairs": [["triangle", "green"], ["cross", "purple"]],  # (shape, colour): never in the training images
+    "p_uncond": 0.15, "steps": 4000, "batch_size": 64, "lr": 2e-3, "warmup": 100, "ema": 0.998, "seed": 0,
 }
 
 
@@ -37,22 +38,50 @@ def build_t2i(recipe: dict = T2I_RECIPE) -> EpsFromV:
     return EpsFromV(net, t2i_schedule(recipe))
 
 
+def is_unseen_pair(attrs: Attributes, recipe: dict = T2I_RECIPE) -> torch.Tensor:
+    """True where (shape, colour) is one of the recipe's ``unseen_pairs``, which training never shows."""
+    out = torch.zeros(len(attrs.shape), dtype=torch.bool)
+    for shape, colour in recipe["unseen_pairs"]:
+        out |= (attrs.shape == SHAPES.index(shape)) & (attrs.colour == COLOURS.index(colour))
+    return out
+
+
+def unseen_prompts(recipe: dict = T2I_RECIPE, seed: int = 0) -> tuple[Attributes, list[str]]:
+    """Chapter 8's test set: every combination the model never saw, as (attributes, prompts).
+
+    The generator's 72 held-out (shape, colour, size, position) combinations, then every
+    combination of the recipe's unseen (shape, colour) pairs not among them, each described once
+    in the held-out sentence templates with all four attributes (seeded by ``seed``).
+    """
+    every = combo_attributes(torch.arange(N_COMBOS))
+    chosen = is_heldout(every) | is_unseen_pair(every, recipe)
+    order = torch.cat([torch.nonzero(is_heldout(every))[:, 0], torch.nonzero(chosen & ~is_heldout(every))[:, 0]])
+    attrs = Attributes(*(a[order] for a in every))
+    return attrs, describe(attrs, torch.Generator().manual_seed(seed), wording="heldout")
+
+
 def t2i_data(recipe: dict = T2I_RECIPE, clip=None):
-    """(images in [-1, 1] (N,3,32,32), CLIP text embeddings (N,512)) of the training captions."""
+    """(images in [-1, 1] (N,3,32,32), CLIP text embeddings (N,512)) of the training captions:
+    ``n_images`` from the generator's "train" split, less those of an unseen (shape, colour) pair."""
     from .models.clip import load_clip
 
     clip = clip or load_clip()
     data = make_shapes(recipe["n_images"], recipe["data_seed"], split=recipe["split"], p_omit=recipe["p_omit"])
+    keep = ~is_unseen_pair(data.attributes, recipe)
+    captions = [c for c, k in zip(data.captions, keep.tolist()) if k]
     with torch.no_grad():
-        emb = torch.cat([clip.encode_text(data.captions[i:i + 1000]) for i in range(0, len(data.captions), 1000)])
-    return data.images * 2 - 1, emb.float()
+        emb = torch.cat([clip.encode_text(captions[i:i + 1000]) for i in range(0, len(captions), 1000)])
+    return data.images[keep] * 2 - 1, emb.float()
 
 
-def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0, data=None):
+def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0, data=None, device=None):
     """Train the U-Net of ``recipe`` (v-prediction, condition dropout, EMA); returns (model, losses).
-    With ``out`` the weights and recipe go to that safetensors file, the resumable state beside it."""
+    With ``out`` the weights and recipe go to that safetensors file, the resumable state beside it.
+    Under torchrun, every process calls this; see :func:`difflab.training.train` (process 0 writes)."""
+    from .training import _distributed
+
     torch.manual_seed(recipe["seed"])
-    model = build_t2i(recipe)
+    model = build_t2i(recipe).to(device or "cpu")
     data = data if data is not None else t2i_data(recipe)
     cfg = TrainConfig(steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"],
                       warmup=min(recipe["warmup"], recipe["steps"]), ema=recipe["ema"], seed=recipe["seed"])
@@ -60,7 +89,7 @@ def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0,
     state = f"{out}.state.pt" if out is not None and checkpoint_every else None
     history = train(model.net, loss, data, cfg, checkpoint=state, checkpoint_every=checkpoint_every,
                     desc="text-to-image U-Net")
-    if out is not None:
+    if out is not None and _distributed()[0] == 0:
         save_model(model.net, out, recipe)
     return model, history
 

@@ -25,6 +25,13 @@ class TrainConfig:
     seed: int = 0             # seeds the batches, steps t and noise
 
 
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed process group, (0, 1) without one."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 def _lr_factor(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup:
         return (step + 1) / cfg.warmup
@@ -40,6 +47,11 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
     rows with replacement. Returns the loss of every step. With ``checkpoint`` set, the state
     (weights, optimiser, step, history) is saved every ``checkpoint_every`` steps and at the
     end, and a later call with the same path resumes where it stopped.
+
+    Under ``torchrun`` (a ``torch.distributed`` process group initialised by the caller) the same
+    call trains on every process with DistributedDataParallel: each of the W processes draws
+    ``batch_size / W`` rows from its own generator, DDP averages the gradients, so every process
+    holds the same weights; only process 0 shows progress and writes the checkpoint.
     """
     cfg = config
     check_int("steps", cfg.steps, low=1)
@@ -50,7 +62,15 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
     if any(t.shape[0] != n for t in tensors):
         raise ValueError(f"data tensors have first dimensions {[t.shape[0] for t in tensors]}; they must agree")
     dev = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(cfg.seed)
+    rank, world = _distributed()
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the number of processes, {world}")
+    gen = torch.Generator().manual_seed(cfg.seed + 1_000_003 * rank)  # process 0 draws what a single process would
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model)  # averages gradients across processes in backward()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if cfg.ema else None
@@ -63,23 +83,32 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
+        if len(state["generators"]) != world:
+            raise ValueError(f"checkpoint {checkpoint} was made by {len(state['generators'])} processes; "
+                             f"resume it with as many, not {world}")
+        gen.set_state(state["generators"][rank])
         history, start = list(state["history"]), int(state["step"])
         if ema is not None:
             ema = state["ema"]
 
     def save(step):
-        tmp = f"{checkpoint}.tmp"
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "generator": gen.get_state(), "ema": ema, "history": history, "step": step, "config": asdict(cfg)}, tmp)
-        os.replace(tmp, checkpoint)  # never leave a half-written checkpoint
+        generators = [gen.get_state()]
+        if world > 1:
+            generators = [None] * world
+            torch.distributed.all_gather_object(generators, gen.get_state())
+        if rank == 0:
+            tmp = f"{checkpoint}.tmp"
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                        "generators": generators, "ema": ema, "history": history, "step": step,
+                        "config": asdict(cfg)}, tmp)
+            os.replace(tmp, checkpoint)  # never leave a half-written checkpoint
 
     model.train()
-    bar = progress(range(start, cfg.steps), total=cfg.steps - start, desc=desc)
+    bar = progress(range(start, cfg.steps), total=cfg.steps - start, desc=desc, disable=rank != 0)
     for step in bar:
-        idx = torch.randint(0, n, (cfg.batch_size,), generator=gen)
+        idx = torch.randint(0, n, (cfg.batch_size // world,), generator=gen)
         batch = tuple(t[idx].to(dev) for t in tensors)
-        loss = loss_fn(model, batch if len(batch) > 1 else batch[0], gen)
+        loss = loss_fn(net, batch if len(batch) > 1 else batch[0], gen)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower lr (now {cfg.lr})")
         opt.zero_grad(set_to_none=True)
@@ -90,6 +119,10 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
             with torch.no_grad():
                 for k, v in model.state_dict().items():
                     ema[k].lerp_(v, 1 - cfg.ema) if v.dtype.is_floating_point else ema[k].copy_(v)
+        if world > 1:  # record the mean loss over all processes
+            loss = loss.detach().clone()
+            torch.distributed.all_reduce(loss)
+            loss /= world
         history.append(loss.item())
         if step % 50 == 0:
             bar.set_postfix_str(f"loss {sum(history[-50:]) / len(history[-50:]):.4f}", refresh=False)

@@ -81,12 +81,12 @@ def timer(label: str = "took"):
     print(f"{label}: {time.perf_counter() - start:.1f} s")
 
 
-def progress(iterable=None, *, total: int | None = None, desc: str = ""):
+def progress(iterable=None, *, total: int | None = None, desc: str = "", disable: bool = False):
     """A text progress bar (tqdm) that updates in place in Jupyter and Colab and stays short in the
     static online book, where each update becomes a line: it refreshes at most every 2 seconds."""
     import sys
 
     from tqdm.std import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, file=sys.stdout, mininterval=2.0, ncols=90,
+    return tqdm(iterable, total=total, desc=desc, file=sys.stdout, mininterval=2.0, ncols=90, disable=disable,
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")

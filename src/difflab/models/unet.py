@@ -3,9 +3,10 @@
 The network predicts v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0 (Salimans and Ho 2022, Sec. 4,
 "v-parameterisation"); :class:`EpsFromV` turns it into the epsilon every sampler and
 ``guidance.cfg`` of the book expects. The text embedding (512 numbers, Chapter 1's CLIP) is
-projected and *added to the time embedding*: the shapes images have one object described by a
-handful of global attributes, so one vector that shifts every residual block is enough
-(Ho et al. 2020 add t the same way; Dhariwal and Nichol 2021 add the class). Stable Diffusion
+projected and *added to the time embedding*, and that vector scales and shifts every channel of
+every residual block (adaptive group normalisation, Dhariwal and Nichol 2021, Sec. 3): the shapes
+images have one object described by a handful of global attributes, so one vector is enough.
+Two coordinate channels tell the convolutions where they are (Liu et al. 2018). Stable Diffusion
 instead lets every pixel attend to every word (cross-attention, Rombach et al. 2022, Sec. 3.3),
 which matters for long sentences with several objects.
 
@@ -30,19 +31,22 @@ class UNetConfig:
 
 
 class ResBlock(nn.Module):
-    """GroupNorm-SiLU-conv twice, with the embedding added in between, plus a skip connection."""
+    """GroupNorm-SiLU-conv twice plus a skip connection; in between, the embedding scales and shifts
+    every normalised channel, h = GroupNorm(h) (1 + scale) + shift ("adaptive group normalisation",
+    Dhariwal and Nichol 2021, Sec. 3)."""
 
     def __init__(self, c_in: int, c_out: int, emb_dim: int):
         super().__init__()
         self.norm1, self.conv1 = nn.GroupNorm(8, c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.emb = nn.Linear(emb_dim, c_out)
+        self.emb = nn.Linear(emb_dim, 2 * c_out)
         self.norm2, self.conv2 = nn.GroupNorm(8, c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x, emb):
         h = self.conv1(nn.functional.silu(self.norm1(x)))
-        h = h + self.emb(emb)[:, :, None, None]  # the condition shifts every channel
-        h = self.conv2(nn.functional.silu(self.norm2(h)))
+        scale, shift = self.emb(emb)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift  # the condition scales and shifts every channel
+        h = self.conv2(nn.functional.silu(h))
         return h + self.skip(x)
 
 
@@ -55,7 +59,7 @@ class TextUNet(nn.Module):
         c, e = cfg.channels, cfg.emb_dim
         self.time = nn.Sequential(nn.Linear(e, e), nn.SiLU(), nn.Linear(e, e))
         self.text = nn.Sequential(nn.Linear(cfg.cond_dim, e), nn.SiLU(), nn.Linear(e, e))
-        self.inp = nn.Conv2d(3, c[0], 3, padding=1)
+        self.inp = nn.Conv2d(3 + 2, c[0], 3, padding=1)  # the image and two coordinate channels
         self.down = nn.ModuleList([ResBlock(c[i - 1] if i else c[0], c[i], e) for i in range(len(c))])
         self.pool = nn.AvgPool2d(2)
         self.mid = ResBlock(c[-1], c[-1], e)
@@ -69,8 +73,9 @@ class TextUNet(nn.Module):
             cond = x.new_zeros(x.shape[0], self.config.cond_dim)  # "no condition"
         if cond.shape != (x.shape[0], self.config.cond_dim):
             raise ValueError(f"cond has shape {tuple(cond.shape)}; expected ({x.shape[0]}, {self.config.cond_dim})")
-        emb = self.time(timestep_embedding(t, self.config.emb_dim)) + self.text(cond)
-        h, skips = self.inp(x), []
+        # a unit-length embedding has coordinates of about 1/sqrt(512); scaled to about 1, like the time embedding's
+        emb = self.time(timestep_embedding(t, self.config.emb_dim)) + self.text(cond * self.config.cond_dim**0.5)
+        h, skips = self.inp(torch.cat([x, coordinates(x)], dim=1)), []
         for i, block in enumerate(self.down):
             h = block(h if i == 0 else self.pool(h), emb)
             skips.append(h)
@@ -80,6 +85,16 @@ class TextUNet(nn.Module):
             if skips:
                 h = nn.functional.interpolate(h, scale_factor=2, mode="nearest")
         return self.out(h)
+
+
+def coordinates(x: torch.Tensor) -> torch.Tensor:
+    """Two channels (N, 2, H, W) holding each pixel's column and row, from -1 to 1 ("CoordConv",
+    Liu et al. 2018). Convolutions look the same everywhere; these tell the network *where* it is,
+    so that "in the top left" can become a place."""
+    n, _, h, w = x.shape
+    cols = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype).expand(n, 1, h, w)
+    rows = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)[:, None].expand(n, 1, h, w)
+    return torch.cat([cols, rows], dim=1)
 
 
 def v_target(x0: torch.Tensor, eps: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
