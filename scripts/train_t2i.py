@@ -24,6 +24,7 @@ import time
 import torch
 
 from difflab.t2i import T2I_CHECKPOINT, T2I_RECIPE, train_t2i
+from difflab.training import rank_and_world
 
 
 def main():
@@ -51,12 +52,11 @@ def main():
         torch.set_num_threads(a.threads)
     elif world > 1 and device.type == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))  # do not oversubscribe the cores
-    rank = torch.distributed.get_rank() if world > 1 else 0
 
     start = time.perf_counter()
     _, history = train_t2i(recipe, out=a.out, checkpoint_every=a.checkpoint_every, device=device)
     k = max(1, len(history) // 10)
-    if rank == 0:
+    if rank_and_world()[0] == 0:
         print(f"wrote {a.out} in {time.perf_counter() - start:.0f} s ({world} process{'es' * (world > 1)} on "
               f"{device.type}); loss first {sum(history[:k]) / k:.4f} last {sum(history[-k:]) / k:.4f}")
     if world > 1:

@@ -93,3 +93,13 @@ def test_part_w2_ratio_sees_diversity_loss():
     assert 0.5 < ratio_fresh < 1.6 and ratio_bunched > 2 * ratio_fresh, (ratio_fresh, ratio_bunched)
     with pytest.raises(ValueError, match="only 0 points of x lie in part 2"):
         part_w2_ratio(bunched, 2)
+
+
+def test_evenness():
+    from difflab.metrics import evenness
+
+    assert evenness(torch.arange(6).repeat(5), 6) == pytest.approx(1.0)
+    assert evenness(torch.zeros(10, dtype=torch.long), 6) == pytest.approx(0.0)
+    assert 0 < evenness(torch.tensor([0, 0, 0, 1, -1]), 3) < 1  # -1 (not found) is skipped
+    with pytest.raises(ValueError, match="k=3"):
+        evenness(torch.tensor([0, 5]), 3)

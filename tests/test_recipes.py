@@ -1,4 +1,4 @@
-"""The shipped spiral checkpoint matches its recipe and is as good as Chapter 3 says."""
+"""The shipped spiral checkpoints match their recipes and are as good as Chapters 3 and 5-7 say."""
 import json
 
 import pytest
@@ -6,17 +6,17 @@ import torch
 from safetensors import safe_open
 
 from difflab.metrics import w2_ratio
-from difflab.recipes import CHECKPOINTS, SPIRAL_DDPM, load_model, load_spiral_denoiser, save_model, spiral_schedule
+from difflab.recipes import CHECKPOINTS, SPIRAL_COND, SPIRAL_DDPM, load_model, load_spiral_denoiser, save_model, spiral_schedule
 from difflab.models.mlp import MLPConfig, MLPDenoiser
 from difflab.samplers import ddpm_sample
 
-SHIPPED = CHECKPOINTS / "spiral_ddpm.safetensors"
 
-
-def test_shipped_file_records_the_current_recipe():
-    with safe_open(str(SHIPPED), "pt") as f:
-        assert json.loads(f.metadata()["recipe"]) == json.loads(json.dumps(SPIRAL_DDPM))
-    assert SHIPPED.stat().st_size < 2_000_000
+@pytest.mark.parametrize("name,recipe", [("spiral_ddpm", SPIRAL_DDPM), ("spiral_cond", SPIRAL_COND)])
+def test_shipped_file_records_the_current_recipe(name, recipe):
+    path = CHECKPOINTS / f"{name}.safetensors"
+    with safe_open(str(path), "pt") as f:
+        assert json.loads(f.metadata()["recipe"]) == json.loads(json.dumps(recipe))
+    assert path.stat().st_size < 2_000_000
 
 
 def test_shipped_model_samples_the_spiral():
@@ -36,19 +36,8 @@ def test_loader_rejects_other_recipes_and_shapes(tmp_path):
         load_model(small, path, {"x": 2})
     with pytest.raises(ValueError, match="does not match the model"):
         load_model(MLPDenoiser(MLPConfig(hidden=16, depth=1)), path, {"x": 1})
-    with pytest.raises(FileNotFoundError, match="train_spiral.py"):
-        load_model(small, tmp_path / "missing.safetensors", {"x": 1})
-
-
-SHIPPED_COND = CHECKPOINTS / "spiral_cond.safetensors"
-
-
-def test_shipped_conditional_file_records_the_current_recipe():
-    from difflab.recipes import SPIRAL_COND
-
-    with safe_open(str(SHIPPED_COND), "pt") as f:
-        assert json.loads(f.metadata()["recipe"]) == json.loads(json.dumps(SPIRAL_COND))
-    assert SHIPPED_COND.stat().st_size < 2_000_000
+    with pytest.raises(FileNotFoundError, match="make it with scripts/train_spiral.py"):
+        load_spiral_denoiser(path=tmp_path / "missing.safetensors")
 
 
 def test_shipped_conditional_model_follows_its_class_when_guided():

@@ -108,6 +108,8 @@ def test_checkpoint_of_another_recipe_is_refused(tmp_path, small):
     with pytest.raises(ValueError, match="was made with recipe"):
         load_t2i(path)  # the shipped recipe differs
     assert isinstance(load_t2i(path, recipe), torch.nn.Module)
+    with pytest.raises(FileNotFoundError, match="make it with scripts/train_t2i.py"):
+        load_t2i(tmp_path / "missing.safetensors")
 
 
 def test_training_loss_falls_and_resumes(tmp_path):

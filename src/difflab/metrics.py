@@ -1,6 +1,8 @@
 """Numbers that say whether a claim holds: every check in the book is built on these."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -208,6 +210,19 @@ def read_attributes(images: torch.Tensor, threshold: float = 0.3):
 
 
 @torch.no_grad()
+def evenness(values: torch.Tensor, k: int) -> float:
+    """How evenly ``values`` (ints in 0..k-1; -1, "not found", is skipped) fill k classes: the entropy
+    of their histogram divided by its largest possible value, log k. 1 = all k equally often, 0 = one only."""
+    values = torch.as_tensor(values)
+    if k < 2 or values.ndim != 1 or not (values[values >= 0] < k).all():
+        raise ValueError(f"evenness needs 1-D values in 0..k-1 (or -1) and k >= 2; got k={k}, values {values[:8].tolist()}")
+    p = torch.bincount(values[values >= 0], minlength=k).float()
+    if p.sum() == 0:
+        raise ValueError("evenness: no value >= 0 to count")
+    p = p[p > 0] / p.sum()
+    return float(-(p * p.log()).sum() / math.log(k))
+
+
 def clip_score(clip, images: torch.Tensor, captions: list[str]) -> torch.Tensor:
     """Cosine similarity between each image and its own caption under Chapter 1's CLIP (N,),
     the CLIP score of Hessel et al. (2021) without its rescaling."""

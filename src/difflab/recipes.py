@@ -59,15 +59,15 @@ def save_model(model: torch.nn.Module, path, recipe: dict) -> None:
               metadata={"recipe": json.dumps(recipe, sort_keys=True)})
 
 
-def load_model(model: torch.nn.Module, path, recipe: dict) -> torch.nn.Module:
-    """Load weights saved by :func:`save_model` into ``model``; a clear error if the file was made with
-    another recipe or its tensors do not match the model."""
+def load_model(model: torch.nn.Module, path, recipe: dict, maker: str = "its script in scripts/") -> torch.nn.Module:
+    """Load weights saved by :func:`save_model` into ``model``; a clear error if the file is missing
+    (saying how to make it: ``maker``), was made with another recipe, or its tensors do not match the model."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; make it with scripts/train_spiral.py (--model cond for the conditional one)")
+        raise FileNotFoundError(f"{path} does not exist; make it with {maker}")
     with safe_open(str(path), "pt") as f:
         meta = (f.metadata() or {}).get("recipe")
     if meta is None or json.loads(meta) != json.loads(json.dumps(recipe, sort_keys=True)):
@@ -85,7 +85,7 @@ def load_model(model: torch.nn.Module, path, recipe: dict) -> torch.nn.Module:
 def load_spiral_denoiser(recipe: dict = SPIRAL_DDPM, path=None) -> MLPDenoiser:
     """The shipped spiral denoiser of Chapter 3 (made by scripts/train_spiral.py)."""
     path = CHECKPOINTS / "spiral_ddpm.safetensors" if path is None else path
-    return load_model(MLPDenoiser(MLPConfig(**recipe["model"])), path, recipe)
+    return load_model(MLPDenoiser(MLPConfig(**recipe["model"])), path, recipe, maker="scripts/train_spiral.py")
 
 
 SPIRAL_COND = {
@@ -117,4 +117,5 @@ def train_cond_denoiser(recipe: dict = SPIRAL_COND, *, steps: int | None = None,
 def load_cond_denoiser(recipe: dict = SPIRAL_COND, path=None) -> MLPDenoiser:
     """The shipped class-conditional spiral denoiser of Chapters 5-7 (made by scripts/train_spiral.py --model cond)."""
     path = CHECKPOINTS / "spiral_cond.safetensors" if path is None else path
-    return load_model(MLPDenoiser(MLPConfig(**recipe["model"])), path, recipe)
+    return load_model(MLPDenoiser(MLPConfig(**recipe["model"])), path, recipe,
+                      maker="scripts/train_spiral.py --model cond")

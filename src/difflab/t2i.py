@@ -78,9 +78,10 @@ def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0,
     """Train the U-Net of ``recipe`` (v-prediction, condition dropout, EMA); returns (model, losses).
     With ``out`` the weights and recipe go to that safetensors file, the resumable state beside it.
     Under torchrun, every process calls this; see :func:`difflab.training.train` (process 0 writes)."""
-    from .training import _distributed
+    from .training import rank_and_world
+    from .utils import seed_everything
 
-    torch.manual_seed(recipe["seed"])
+    seed_everything(recipe["seed"])
     model = build_t2i(recipe).to(device or "cpu")
     data = data if data is not None else t2i_data(recipe)
     cfg = TrainConfig(steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"],
@@ -89,7 +90,7 @@ def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0,
     state = f"{out}.state.pt" if out is not None and checkpoint_every else None
     history = train(model.net, loss, data, cfg, checkpoint=state, checkpoint_every=checkpoint_every,
                     desc="text-to-image U-Net")
-    if out is not None and _distributed()[0] == 0:
+    if out is not None and rank_and_world()[0] == 0:
         save_model(model.net, out, recipe)
     return model, history
 
@@ -97,7 +98,7 @@ def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0,
 def load_t2i(path=T2I_CHECKPOINT, recipe: dict = T2I_RECIPE) -> EpsFromV:
     """The shipped text-to-image model (epsilon-predicting wrapper, eval mode)."""
     model = build_t2i(recipe)
-    load_model(model.net, path, recipe)
+    load_model(model.net, path, recipe, maker="scripts/train_t2i.py")
     return model.eval()
 
 

@@ -25,7 +25,7 @@ class TrainConfig:
     seed: int = 0             # seeds the batches, steps t and noise
 
 
-def _distributed() -> tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
     """(rank, world size) of the torch.distributed process group, (0, 1) without one."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
@@ -62,7 +62,7 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
     if any(t.shape[0] != n for t in tensors):
         raise ValueError(f"data tensors have first dimensions {[t.shape[0] for t in tensors]}; they must agree")
     dev = next(model.parameters()).device
-    rank, world = _distributed()
+    rank, world = rank_and_world()
     if cfg.batch_size % world:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the number of processes, {world}")
     gen = torch.Generator().manual_seed(cfg.seed + 1_000_003 * rank)  # process 0 draws what a single process would
@@ -71,6 +71,8 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model)  # averages gradients across processes in backward()
+        if hasattr(model, "config"):
+            net.config = model.config  # losses may read it (ddpm_loss_cond reads n_classes)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if cfg.ema else None
