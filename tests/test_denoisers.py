@@ -31,3 +31,34 @@ def test_works_for_images_shape():
 def test_bad_data():
     with pytest.raises(ValueError, match=r"data has shape \(5,\)"):
         ExactDenoiser(torch.zeros(5), alphas_cumprod(linear_betas()))
+
+
+def test_conditional_exact_denoiser_is_the_exact_denoiser_of_each_class():
+    from difflab.denoisers import ExactCondDenoiser
+
+    abar = alphas_cumprod(linear_betas())
+    g = torch.Generator().manual_seed(0)
+    data, labels = torch.randn(60, 2, generator=g), torch.arange(60) % 3
+    den = ExactCondDenoiser(data, labels, abar)
+    x, t = torch.randn(9, 2, generator=g), torch.randint(0, 1000, (9,), generator=g)
+    cond = torch.tensor([0, 1, 2, 2, 1, 0, 3, 3, 0])  # 3 = "no condition", as for the network
+    eps = den(x, t, cond)
+    for i in range(9):
+        ref = ExactDenoiser(data if cond[i] == 3 else data[labels == cond[i]], abar)
+        assert torch.allclose(eps[i], ref(x[i:i + 1], t[i:i + 1])[0], atol=1e-6)
+    assert torch.allclose(den(x, t, None), ExactDenoiser(data, abar)(x, t), atol=1e-6)
+    assert den.config.n_classes == 3
+
+
+def test_conditional_exact_denoiser_bad_input():
+    from difflab.denoisers import ExactCondDenoiser
+
+    abar = alphas_cumprod(linear_betas())
+    data = torch.randn(6, 2)
+    with pytest.raises(ValueError, match=r"labels has shape \(5,\)"):
+        ExactCondDenoiser(data, torch.zeros(5, dtype=torch.long), abar)
+    with pytest.raises(ValueError, match=r"every class id 0\.\.2.*\[2, 0, 4\]"):
+        ExactCondDenoiser(data, torch.tensor([0, 0, 2, 2, 2, 2]), abar)
+    den = ExactCondDenoiser(data, torch.tensor([0, 1, 2, 0, 1, 2]), abar)
+    with pytest.raises(ValueError, match=r"allowed class ids are 0\.\.2"):
+        den(torch.zeros(2, 2), torch.tensor([5, 5]), torch.tensor([0, 4]))

@@ -110,3 +110,53 @@ def test_bad_input_gives_clear_errors(model):
         cfg(model, torch.tensor([0.0, 1.0]), 2.0)
     with pytest.raises(TypeError, match=r"cond='red' must be None"):
         cfg(model, "red", 2.0)
+
+
+def test_tilted_shares_by_hand():
+    from difflab.data import label_probs
+    from difflab.guidance import tilted_shares
+
+    table, prior = label_probs(3, 0.2), torch.full((3,), 1 / 3, dtype=torch.float64)
+    # s = 1: plain conditioning aims at p(x | c), i.e. p(part | c) = p(c | part) p(part) / p(c)
+    assert tilted_shares(table, prior, 0, 1.0).tolist() == pytest.approx([0.8, 0.1, 0.1])
+    assert tilted_shares(table, prior, 0, 0.0).tolist() == pytest.approx([1 / 3] * 3)  # s = 0: p(x)
+    # s = 3: p(x) p(c | x)^3
+    w = torch.tensor([0.8**3, 0.1**3, 0.1**3])
+    assert tilted_shares(table, prior, 0, 3.0).tolist() == pytest.approx((w / w.sum()).tolist())
+    # "anything but B" at s = 2: p(x) p(B | x)^(-1)
+    w = torch.tensor([1 / 0.1, 1 / 0.8, 1 / 0.1])
+    assert tilted_shares(table, prior, None, 2.0, negative=1).tolist() == pytest.approx((w / w.sum()).tolist())
+    # a negative equal to the positive cancels: p(x | c) at every scale
+    assert tilted_shares(table, prior, 2, 5.0, negative=2).tolist() == pytest.approx([0.1, 0.1, 0.8])
+
+
+def test_tilted_shares_bad_input():
+    from difflab.guidance import tilted_shares
+
+    table = torch.eye(3, dtype=torch.float64)  # disjoint classes: p(B | x) = 0 outside B
+    with pytest.raises(ValueError, match="not a distribution"):
+        tilted_shares(table, torch.ones(3), None, 2.0, negative=1)
+    with pytest.raises(ValueError, match=r"must be \(n_parts, K\)"):
+        tilted_shares(table, torch.ones(2), 0, 2.0)
+    with pytest.raises(ValueError, match="cond contains class id 3"):
+        tilted_shares(table, torch.ones(3), 3, 2.0)
+
+
+def test_exact_conditional_denoiser_guided_reaches_its_tilted_target():
+    """CFG on the exact conditional denoiser of labelled points: the share in the part follows
+    p(x) p(c | x)^s, computed from the training points' own label table."""
+    from difflab.data import make_spiral
+    from difflab.denoisers import ExactCondDenoiser
+    from difflab.guidance import tilted_shares
+    from difflab.metrics import region_shares
+
+    data = make_spiral(600, seed=4, label_noise=0.3)
+    table = torch.stack([torch.bincount(data.label[data.part == k], minlength=3).double() / (data.part == k).sum()
+                         for k in range(3)])
+    prior = torch.bincount(data.part, minlength=3).double() / 600
+    den = ExactCondDenoiser(data.x, data.label, ABAR)
+    for s, c in [(1.0, 0), (2.0, 1)]:
+        g = torch.Generator().manual_seed(0)
+        x = ddpm_sample(cfg(den, c, s), torch.randn(800, 2, generator=g), list(range(980, -1, -20)), ABAR, generator=g)
+        measured, target = region_shares(x)[c].item(), tilted_shares(table, prior, c, s)[c].item()
+        assert abs(measured - target) < 0.05, f"s = {s}: {measured:.3f} in part {c}, target {target:.3f}"

@@ -103,3 +103,22 @@ def test_evenness():
     assert 0 < evenness(torch.tensor([0, 0, 0, 1, -1]), 3) < 1  # -1 (not found) is skipped
     with pytest.raises(ValueError, match="k=3"):
         evenness(torch.tensor([0, 5]), 3)
+
+
+def test_class_pull_is_zero_without_a_class_and_large_for_disjoint_classes():
+    from difflab.data import make_spiral
+    from difflab.denoisers import ExactCondDenoiser, ExactDenoiser
+    from difflab.metrics import class_pull
+    from difflab.schedules import alphas_cumprod, linear_betas
+
+    abar = alphas_cumprod(linear_betas())
+    data = make_spiral(900, seed=1)
+    blind = ExactDenoiser(data.x, abar)  # ignores cond: no pull at all
+    exact = ExactCondDenoiser(data.x, data.part, abar)
+    probe = make_spiral(200, seed=2).x
+    assert class_pull(blind, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0)) < 1e-6
+    a = class_pull(exact, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0))
+    b = class_pull(exact, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0))
+    assert a == b and a > 0.5  # same generator state, same points; the classes pull hard at low noise
+    with pytest.raises(ValueError, match="t=1000 is out of range"):
+        class_pull(exact, probe, 1000, abar, n_classes=3, generator=torch.Generator())

@@ -40,7 +40,8 @@ def test_loader_rejects_other_recipes_and_shapes(tmp_path):
         load_spiral_denoiser(path=tmp_path / "missing.safetensors")
 
 
-def test_shipped_conditional_model_follows_its_class_when_guided():
+def test_shipped_conditional_model_leaks_alone_and_follows_its_class_when_guided():
+    """Chapters 5 and 6 on fewer samples: conditioning alone leaks (overlapping labels), s = 3 repairs it."""
     from difflab.guidance import cfg
     from difflab.metrics import region_shares
     from difflab.recipes import load_cond_denoiser
@@ -48,8 +49,9 @@ def test_shipped_conditional_model_follows_its_class_when_guided():
     model = load_cond_denoiser()
     abar = spiral_schedule()
     for part in range(3):
-        g = torch.Generator().manual_seed(part)
-        x = ddpm_sample(cfg(model, part, 3.0), torch.randn(500, 2, generator=g), list(range(990, -1, -10)), abar,
-                        generator=g)
-        share = region_shares(x)[part].item()
-        assert share > 0.9, f"part {part}: {share:.3f} of guided samples in the part"
+        for scale, low, high in [(1.0, 0.6, 0.9), (3.0, 0.95, 1.0)]:
+            g = torch.Generator().manual_seed(part)
+            x = ddpm_sample(cfg(model, part, scale), torch.randn(500, 2, generator=g), list(range(990, -1, -10)),
+                            abar, generator=g)
+            share = region_shares(x)[part].item()
+            assert low <= share <= high, f"part {part}, s = {scale}: {share:.3f} of the samples in the part"

@@ -55,3 +55,29 @@ def test_non_integer_n_is_rejected():
 def test_project_rejects_wrong_shape():
     with pytest.raises(ValueError, match=r"expected \(n, 2\)"):
         project_to_spiral(torch.zeros(5, 3))
+
+
+def test_label_noise_relabels_a_share_with_another_part():
+    from difflab.data import label_probs
+
+    clean = make_spiral(30_000, seed=2, n_parts=3)
+    noisy = make_spiral(30_000, seed=2, n_parts=3, label_noise=0.2)
+    assert torch.equal(clean.label, clean.part), "without label noise the label is the part"
+    assert torch.equal(clean.x, noisy.x) and torch.equal(clean.part, noisy.part), "labels must not move the points"
+    changed = noisy.label != noisy.part
+    assert abs(changed.float().mean().item() - 0.2) < 0.01
+    # the new label is one of the other parts, each equally often: p(label | part) = label_probs
+    table = torch.stack([torch.bincount(noisy.label[noisy.part == k], minlength=3).double() / (noisy.part == k).sum()
+                         for k in range(3)])
+    assert (table - label_probs(3, 0.2)).abs().max() < 0.015
+    assert torch.allclose(label_probs(4, 0.3).sum(1), torch.ones(4, dtype=torch.float64))
+    assert label_probs(3, 0.3)[0].tolist() == pytest.approx([0.7, 0.15, 0.15])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(n=10, label_noise=1.5), "label_noise=1.5"), (dict(n=10, label_noise=-0.1), "label_noise=-0.1"),
+    (dict(n=10, n_parts=1, label_noise=0.2), "needs n_parts >= 2"),
+])
+def test_bad_label_noise_is_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_spiral(**kwargs)

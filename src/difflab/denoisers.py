@@ -1,4 +1,4 @@
-"""The exact optimal denoiser for a finite data set (Chapter 3).
+"""The exact optimal denoiser for a finite data set (Chapter 3), and its class-conditional version (Chapter 5).
 
 If the data are the N points x0_1..x0_N, the best possible prediction of x0 from x_t (the one
 with the smallest mean squared error) is the posterior mean
@@ -9,8 +9,14 @@ because q(x_t | x0_i) = N(sqrt(abar_t) x0_i, (1 - abar_t) I) (Ho et al. 2020, eq
 rule with a uniform prior over the points. Turned into epsilon it is what a network trained
 with L_simple on these N points would learn if it could fit them perfectly. Sampling with it
 reproduces the training points: it memorises.
+
+Given labels, the same formula over the points of class c alone is the exact *conditional*
+denoiser E[x0 | x_t, c]: what a conditional network trained on these labelled points would
+learn if it fitted them perfectly (:class:`ExactCondDenoiser`).
 """
 from __future__ import annotations
+
+import types
 
 import torch
 
@@ -24,17 +30,17 @@ class ExactDenoiser:
             raise ValueError(f"data has shape {tuple(data.shape)}; expected (N, ...) with N >= 1")
         self.data = data.flatten(1).double()  # (N, D)
         self.alphas_cumprod = torch.as_tensor(alphas_cumprod, dtype=torch.float64)
+        # [x0_i, |x0_i|^2]: one matrix product then gives every squared distance (see posterior_weights)
+        self._aug = torch.cat([self.data, (self.data**2).sum(1, keepdim=True)], 1)  # (N, D + 1)
 
     def posterior_weights(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """w (B, N): how probable each data point is as the origin of each x_t."""
         abar = self.alphas_cumprod.to(x.device)[t][:, None]  # (B, 1)
-        d2 = self._sq_dist(x.flatten(1).double(), abar)  # (B, N)
-        return torch.softmax(-d2 / (2 * (1 - abar)), dim=1)
-
-    def _sq_dist(self, xf, abar):
-        # |x - sqrt(abar) x0_i|^2 = |x|^2 - 2 sqrt(abar) x.x0_i + abar |x0_i|^2, for every pair: (B, N)
-        data = self.data.to(xf.device)
-        return (xf**2).sum(1, keepdim=True) - 2 * abar.sqrt() * xf @ data.T + abar * (data**2).sum(1)[None]
+        xf = x.flatten(1).double()  # (B, D)
+        # -|x - sqrt(abar) x0_i|^2 / (2 (1 - abar)) = sqrt(abar) x.x0_i / (1 - abar) - abar |x0_i|^2 / (2 (1 - abar))
+        # + a term that does not depend on i (softmax ignores it)
+        coef = torch.cat([xf * (abar.sqrt() / (1 - abar)), -abar / (2 * (1 - abar))], 1)  # (B, D + 1)
+        return torch.softmax(coef @ self._aug.to(x.device).T, dim=1)
 
     def x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """E[x0 | x_t], shape of x."""
@@ -43,3 +49,41 @@ class ExactDenoiser:
     def __call__(self, x: torch.Tensor, t: torch.Tensor, cond=None) -> torch.Tensor:
         abar = self.alphas_cumprod.to(x.device)[t].reshape((-1,) + (1,) * (x.ndim - 1))
         return ((x.double() - abar.sqrt() * self.x0(x, t).double()) / (1 - abar).sqrt()).to(x.dtype)
+
+
+class ExactCondDenoiser:
+    """eps*(x, t, c) for labelled data: the exact denoiser of the points labelled c, and of all
+    points for ``cond=None``. Same contract as the conditional network ``model(x, t, cond)``:
+    ``cond`` is None, an int, or a LongTensor (B,) of class ids 0..K-1, with K (like the
+    network's "no condition" token) also meaning "no condition".
+    """
+
+    def __init__(self, data: torch.Tensor, labels: torch.Tensor, alphas_cumprod: torch.Tensor,
+                 n_classes: int | None = None):
+        data, labels = torch.as_tensor(data), torch.as_tensor(labels)
+        if labels.ndim != 1 or labels.shape[0] != data.shape[0] or labels.dtype.is_floating_point:
+            raise ValueError(f"labels has shape {tuple(labels.shape)} and dtype {labels.dtype}; expected "
+                             f"integer class ids ({data.shape[0]},), one per data point")
+        k = int(labels.max()) + 1 if n_classes is None else int(n_classes)
+        counts = torch.bincount(labels.long(), minlength=k)
+        if labels.min() < 0 or len(counts) > k or (counts == 0).any():
+            raise ValueError(f"labels must use every class id 0..{k - 1} and no other; counts per id: "
+                             f"{counts.tolist()}")
+        self.config = types.SimpleNamespace(n_classes=k)  # guidance reads the number of classes here
+        self.uncond = ExactDenoiser(data, alphas_cumprod)
+        self.by_class = [ExactDenoiser(data[labels == c], alphas_cumprod) for c in range(k)]
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, cond=None) -> torch.Tensor:
+        k = self.config.n_classes
+        if cond is None:
+            return self.uncond(x, t)
+        cond = torch.as_tensor(cond, device=x.device).long().expand(x.shape[0])
+        if cond.min() < 0 or cond.max() > k:
+            raise ValueError(f"cond contains {cond.min().item()}..{cond.max().item()}; allowed class ids are "
+                             f"0..{k - 1} (and {k} for 'no condition')")
+        t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
+        eps = torch.empty_like(x)
+        for c in cond.unique().tolist():
+            rows = cond == c
+            eps[rows] = (self.uncond if c == k else self.by_class[c])(x[rows], t[rows])
+        return eps

@@ -149,6 +149,43 @@ def w_from_scale(scale: float) -> float:
     return _check_scale("scale", scale) - 1.0
 
 
+def tilted_shares(label_probs: torch.Tensor, prior: torch.Tensor, cond, scale: float,
+                  negative=None) -> torch.Tensor:
+    """Where guidance aims: the share of each part under its target distribution, for data whose
+    classes c are drawn per part k with probabilities ``label_probs`` (n_parts, K) = p(c | part k)
+    and whose parts have probabilities ``prior`` (n_parts,).
+
+    The noise prediction is a scaled score, f = -sqrt(1 - abar) grad log p_t, so the guided
+    prediction f(n) + s (f(c) - f(n)) is the score of p(x | n)^(1 - s) p(x | c)^s, which by
+    Bayes' rule is proportional to
+
+        p(x) p(c | x)^s p(n | x)^(1 - s)      (no negative: p(x) p(c | x)^s = p(x | c) p(c | x)^(s - 1)),
+
+    the distribution classifier guidance aims at (Ho and Salimans 2022, Secs. 2 and 3.2, with
+    their w = s - 1). ``cond=None`` drops p(c | x), ``negative=None`` drops p(n | x). Here
+    p(c | x) is that of the clean data, constant over each part; samplers do not reach this
+    target exactly (Bradley and Nakkiran 2024, Sec. 3), Chapters 6 and 7 measure how close they come.
+    Returns float64 (n_parts,), summing to 1.
+    """
+    table = torch.as_tensor(label_probs, dtype=torch.float64)
+    prior = torch.as_tensor(prior, dtype=torch.float64)
+    if table.ndim != 2 or prior.shape != (table.shape[0],) or (table < 0).any() or (prior < 0).any():
+        raise ValueError(f"label_probs {tuple(table.shape)} must be (n_parts, K) and prior {tuple(prior.shape)} "
+                         f"(n_parts,), both non-negative")
+    s = _check_scale("scale", scale)
+    k = table.shape[1]
+    cond, negative = _check_cond("cond", cond, k), _check_cond("negative", negative, k)
+    weight = prior.clone()
+    if cond is not None:
+        weight = weight * table[:, int(cond)] ** s
+    if negative is not None:
+        weight = weight * table[:, int(negative)] ** (1 - s)
+    if not torch.isfinite(weight).all() or weight.sum() <= 0:
+        raise ValueError(f"the target p(x) p(c|x)^{s} p(n|x)^{1 - s} is not a distribution for these label "
+                         f"probabilities (a class with probability 0 where it is raised to a negative power)")
+    return weight / weight.sum()
+
+
 def guidance_vector(model: Callable, x: torch.Tensor, t: torch.Tensor, cond, negative=None) -> torch.Tensor:
     """f(x, t, c) - f(x, t, n): the direction guidance adds, s - 1 times over, to plain conditioning
     (in noise units; the sample moves along minus this). Shape of ``x``."""

@@ -154,6 +154,31 @@ def part_w2_ratio(x: torch.Tensor, part: int, n_parts: int = 3, seed: int = 0, m
     return w2(inside, ref) / floor
 
 
+@torch.no_grad()
+def class_pull(model, x0: torch.Tensor, t: int, alphas_cumprod: torch.Tensor, *, n_classes: int,
+               generator: torch.Generator, relative: bool = False) -> float:
+    """How much the class changes a denoiser's prediction at step ``t`` (Chapter 5): the mean over
+    points and classes of |f(x_t, t, c) - f(x_t, t)|, with x_t = q_sample(x0, t) (noise drawn
+    from ``generator``) and c running over all ``n_classes`` classes.
+
+    ``model(x, t, cond)`` is a conditional denoiser (``cond=None``: the unconditional prediction).
+    Two models given generators in the same state see the same x_t, so their pulls compare.
+    ``relative=True`` divides by the mean |f(x_t, t)|: the share of the prediction the class changes.
+    """
+    from ._checks import check_int
+    from .schedules import q_sample
+
+    n_classes = check_int("n_classes", n_classes, low=1)
+    t = check_int("t", t, low=0, high=len(alphas_cumprod) - 1)
+    x0 = torch.as_tensor(x0)
+    xt = q_sample(x0, t, alphas_cumprod, torch.randn(x0.shape, generator=generator).to(x0.device))
+    tt = torch.full((len(xt),), t, dtype=torch.long, device=xt.device)
+    f_u = model(xt, tt, None)
+    pulls = [(model(xt, tt, torch.full_like(tt, c)) - f_u).flatten(1).norm(dim=1).mean() for c in range(n_classes)]
+    pull = torch.stack(pulls).mean()
+    return float(pull / f_u.flatten(1).norm(dim=1).mean() if relative else pull)
+
+
 # --- Chapter 8: read the attributes back from a generated shapes image -----------------------
 
 def read_attributes(images: torch.Tensor, threshold: float = 0.3):

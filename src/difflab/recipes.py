@@ -89,7 +89,9 @@ def load_spiral_denoiser(recipe: dict = SPIRAL_DDPM, path=None) -> MLPDenoiser:
 
 
 SPIRAL_COND = {
-    "data": {"n": 20_000, "seed": 0, "jitter": 0.03, "n_parts": 3},  # make_spiral(**data); its parts are the classes
+    # make_spiral(**data): the parts are the classes, and a fifth of the points carry the label of
+    # another part (classes that overlap, as image classes do; Chapter 5)
+    "data": {"n": 20_000, "seed": 0, "jitter": 0.03, "n_parts": 3, "label_noise": 0.2},
     "model": {"hidden": 128, "depth": 3, "time_dim": 64, "n_classes": 3},  # MLPConfig, with a class embedding
     "schedule": {"T": 1000, "beta_start": 1e-4, "beta_end": 0.02},  # linear_betas (Ho et al. 2020)
     "train": {"steps": 6000, "batch_size": 512, "lr": 2e-3, "warmup": 100, "ema": 0.0, "seed": 0},  # TrainConfig
@@ -109,7 +111,7 @@ def train_cond_denoiser(recipe: dict = SPIRAL_COND, *, steps: int | None = None,
     cfg = TrainConfig(**{**recipe["train"], **({"steps": steps} if steps else {})})
     spiral = make_spiral(**recipe["data"])
     loss = functools.partial(ddpm_loss_cond, alphas_cumprod=spiral_schedule(recipe), p_uncond=recipe["p_uncond"])
-    history = train(model, loss, (spiral.x, spiral.part), cfg, checkpoint=checkpoint,
+    history = train(model, loss, (spiral.x, spiral.label), cfg, checkpoint=checkpoint,
                     checkpoint_every=500 if checkpoint else 0, desc="training f(x, t, c)")
     return model, history
 

@@ -11,6 +11,13 @@ s = (theta^2 - theta_start^2) / (theta_end^2 - theta_start^2) is almost exactly 
 of arc length, so points drawn with uniform s are spread evenly along the curve.
 The *part* of a point is which of ``n_parts`` equal stretches of s it lies on; later chapters
 use the parts as classes ("kinds of images").
+
+A point's *label* is the class a data set says it belongs to. With ``label_noise = 0`` it is
+its part, and the classes are disjoint. Real labels overlap: a photo labelled "dog" also shows
+grass, and a picture that shows two things is captioned by either. ``label_noise = q`` gives a
+share q of the points the label of one of the *other* parts, chosen at random, so that
+p(label = c | part = k) = 1 - q if c = k, else q / (n_parts - 1) (:func:`label_probs`).
+Chapters 5-7 train on these labels.
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ class SpiralSample(NamedTuple):
     x: torch.Tensor  # (n, 2) float32 points
     s: torch.Tensor  # (n,) position along the spiral in [0, 1]
     part: torch.Tensor  # (n,) long, which of n_parts stretches the point is on
+    label: torch.Tensor  # (n,) long, the class the data set gives the point (its part, unless relabelled)
 
 
 def spiral_curve(s: torch.Tensor) -> torch.Tensor:
@@ -39,20 +47,46 @@ def spiral_curve(s: torch.Tensor) -> torch.Tensor:
     return SCALE * torch.stack([theta * torch.cos(theta), theta * torch.sin(theta)], dim=-1)
 
 
-def make_spiral(n: int, *, seed: int = 0, jitter: float = 0.03, n_parts: int = 3) -> SpiralSample:
+def make_spiral(n: int, *, seed: int = 0, jitter: float = 0.03, n_parts: int = 3,
+                label_noise: float = 0.0) -> SpiralSample:
     """Draw ``n`` points spread evenly along the spiral, each moved by N(0, jitter^2 I).
 
     Uses its own generator seeded with ``seed``, so it never disturbs the global random state.
-    Returns ``SpiralSample(x, s, part)``: the points (n, 2), their positions s and their parts.
+    Returns ``SpiralSample(x, s, part, label)``: the points (n, 2), their positions s, their
+    parts, and their labels: the part, except for a share ``label_noise`` of the points, which
+    carry the label of another part drawn uniformly (the points themselves do not depend on
+    ``label_noise``).
     """
     n = check_int("n", n, low=1)
     seed = check_int("seed", seed, low=0)
     jitter = check_float("jitter", jitter, low=0.0)
     n_parts = check_int("n_parts", n_parts, low=1)
+    label_noise = check_float("label_noise", label_noise, low=0.0, high=1.0)
+    if label_noise > 0 and n_parts < 2:
+        raise ValueError(f"label_noise={label_noise} needs n_parts >= 2 (another part to take the label of)")
     gen = torch.Generator().manual_seed(seed)
     s = torch.rand(n, generator=gen, dtype=torch.float64)
     x = spiral_curve(s) + jitter * torch.randn(n, 2, generator=gen, dtype=torch.float64)
-    return SpiralSample(x.float(), s.float(), part_of(s, n_parts))
+    part = part_of(s, n_parts)
+    label = part
+    if label_noise > 0:  # drawn after the points, so the points stay those of label_noise = 0
+        relabel = torch.rand(n, generator=gen) < label_noise
+        shift = torch.randint(1, n_parts, (n,), generator=gen)  # another part: part + 1 .. part + K - 1
+        label = torch.where(relabel, (part + shift) % n_parts, part)
+    return SpiralSample(x.float(), s.float(), part, label)
+
+
+def label_probs(n_parts: int = 3, label_noise: float = 0.0) -> torch.Tensor:
+    """The table p(label = c | part = k) of :func:`make_spiral`: float64 (n_parts, n_parts), rows sum to 1.
+
+    1 - label_noise on the diagonal, label_noise / (n_parts - 1) elsewhere.
+    """
+    n_parts = check_int("n_parts", n_parts, low=1)
+    label_noise = check_float("label_noise", label_noise, low=0.0, high=1.0)
+    if n_parts == 1:
+        return torch.ones(1, 1, dtype=torch.float64)
+    table = torch.full((n_parts, n_parts), label_noise / (n_parts - 1), dtype=torch.float64)
+    return table.fill_diagonal_(1 - label_noise)
 
 
 def part_of(s: torch.Tensor, n_parts: int = 3) -> torch.Tensor:
