@@ -6,7 +6,9 @@
 
 Seeded; shows progress; saves the full training state every --checkpoint-every steps to
 <out>.state.pt and resumes from it when run again with the same settings (delete it to start over).
-The recipe is stored in the safetensors metadata beside the weights.
+The recipe is stored in the safetensors metadata beside the weights, and so is a training log: every
+--log-every steps the EMA weights so far are measured on Chapter 8's never-seen prompts (colour, shape,
+size and position right, CLIP score), which Chapter 8 reads back to tell how the model learned.
 
 On several GPUs (or CPU processes), the same script runs under torchrun with DistributedDataParallel:
 
@@ -35,6 +37,9 @@ def main():
     p.add_argument("--out", default=str(T2I_CHECKPOINT))
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
+    p.add_argument("--log-every", type=int, default=1000,
+                   help="measure adherence on the never-seen prompts every this many steps, into the file's "
+                        "training log (0: no log)")
     a = p.parse_args()
     recipe = dict(T2I_RECIPE, steps=a.steps, batch_size=a.batch_size, n_images=a.n_images)
 
@@ -54,7 +59,8 @@ def main():
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))  # do not oversubscribe the cores
 
     start = time.perf_counter()
-    _, history = train_t2i(recipe, out=a.out, checkpoint_every=a.checkpoint_every, device=device)
+    _, history = train_t2i(recipe, out=a.out, checkpoint_every=a.checkpoint_every, device=device,
+                           log_every=a.log_every)
     k = max(1, len(history) // 10)
     if rank_and_world()[0] == 0:
         print(f"wrote {a.out} in {time.perf_counter() - start:.0f} s ({world} process{'es' * (world > 1)} on "

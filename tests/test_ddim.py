@@ -1,9 +1,13 @@
 """DDIM, its inversion, timestep spacings and the second-order solvers (Chapter 4)."""
+import math
+
 import pytest
 import torch
 
-from difflab.samplers import (ddim_invert, ddim_sample, ddim_sigma, ddim_step, ddpm_step, dpm_solver_2m_sample,
-                              dpm_solver_2m_sde_sample, heun_sample, spaced_timesteps)
+from difflab.samplers import (ddim_invert, ddim_sample, ddim_sigma, ddim_step,
+                              ddpm_step, dpm_solver_2m_sample, dpm_solver_2m_sde_sample,
+                              dpm_solver_2m_weights, heun_sample, log_snr,
+                              spaced_timesteps, ve_sigma)
 from difflab.schedules import alphas_cumprod, linear_betas
 
 T = 1000
@@ -135,6 +139,60 @@ def test_one_ddim_step_is_one_euler_step_of_the_ode():
         ours, _ = ddim_step(x, eps, abar[t], abar[prev])
         err = (ours - y_next * abar[prev].sqrt()).abs().max().item()
         assert err < 1e-6, f"t={t}->{prev}: {err:.2e}"
+
+
+def test_ve_sigma_and_log_snr():
+    # sigma^2 = (1 - abar) / abar (DDIM Sec. 4.3) and
+    # lambda = log(sqrt(abar) / sqrt(1 - abar)) = -log sigma (DPM-Solver++, Algorithm 2)
+    abar = alphas_cumprod(linear_betas())
+    sig, lam = ve_sigma(abar), log_snr(abar)
+    assert torch.allclose(sig**2 * abar, 1 - abar, rtol=1e-12, atol=0)
+    closed = abar.sqrt().log() - (1 - abar).sqrt().log()
+    assert torch.allclose(lam, closed, rtol=0, atol=1e-12)
+    assert torch.allclose(lam, -sig.log(), rtol=0, atol=1e-12)
+    assert (sig[1:] > sig[:-1]).all() and (lam[1:] < lam[:-1]).all()
+    one = torch.ones((), dtype=torch.float64)
+    assert ve_sigma(one) == 0 and log_snr(one) == float("inf")
+
+
+def test_dpm_solver_2m_weights_follow_algorithm_2():
+    # w_i = 1 / (2 r_i) with r_i = h_{i-1} / h_i (Lu et al. 2022, Algorithm 2); w_0 = 0
+    abar = alphas_cumprod(linear_betas())
+    ts = spaced_timesteps(T, 10, "leading")
+    dlam, w = dpm_solver_2m_weights(ts, abar)
+    lam = [0.5 * math.log(abar[t] / (1 - abar[t])) for t in ts]
+    h = [b - a for a, b in zip(lam, lam[1:])]
+    assert len(dlam) == len(w) == len(ts) - 1 and w[0] == 0
+    h_t = torch.tensor(h, dtype=torch.float64)
+    assert torch.allclose(dlam, h_t, rtol=0, atol=1e-12)
+    for i in range(1, len(h)):
+        assert abs(w[i].item() - 1 / (2 * (h[i - 1] / h[i]))) < 1e-12, i
+    # Chapter 4's point: "leading" ends with the step 100 -> 0, long in lambda, so the
+    # last correction extrapolates by more than the latest change of x0_hat;
+    # "trailing" never does
+    assert w[-1] > 1 and dlam[-1] > 3 * dlam[:-1].max(), (dlam, w)
+    _, w_trailing = dpm_solver_2m_weights(spaced_timesteps(T, 10, "trailing"), abar)
+    assert (w_trailing < 1).all(), w_trailing
+
+
+def test_dpm_solver_2m_steps_with_its_weights():
+    # each 2M step, rebuilt by hand from the callback's x and x0_hat and the weights:
+    # x' = sqrt((1 - abar')/(1 - abar)) x + sqrt(abar') (1 - e^{-dlam}) x0_tilde
+    abar = alphas_cumprod(linear_betas())
+    ts = spaced_timesteps(T, 10, "leading")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(20, 2, generator=g, dtype=torch.float64)
+    seen = []
+    dpm_solver_2m_sample(_toy_model, x, ts, abar,
+                         callback=lambda i, t, xt, x0: seen.append((xt, x0)))
+    xs, x0s = [x] + [s[0] for s in seen], [s[1] for s in seen]
+    dlam, w = dpm_solver_2m_weights(ts, abar)
+    for i in range(1, len(ts) - 1):
+        a_t, a_n = abar[ts[i]], abar[ts[i + 1]]
+        x0_tilde = x0s[i] + w[i] * (x0s[i] - x0s[i - 1])
+        expected = (((1 - a_n) / (1 - a_t)).sqrt() * xs[i]
+                    + a_n.sqrt() * -torch.expm1(-dlam[i]) * x0_tilde)
+        assert torch.allclose(xs[i + 1], expected, rtol=0, atol=1e-10), i
 
 
 def test_determinism_and_callback():

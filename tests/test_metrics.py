@@ -88,7 +88,7 @@ def test_part_w2_ratio_sees_diversity_loss():
     fresh = make_spiral(3000, seed=5).x
     ratio_fresh = part_w2_ratio(fresh, 1)
     sample = make_spiral(20_000, seed=6)
-    bunched = sample.x[(sample.s > 0.45) & (sample.s < 0.55)][:1000]  # a fifth of part 1 only
+    bunched = sample.x[(sample.u > 0.45) & (sample.u < 0.55)][:1000]  # a fifth of part 1 only
     ratio_bunched = part_w2_ratio(bunched, 1)
     assert 0.5 < ratio_fresh < 1.6 and ratio_bunched > 2 * ratio_fresh, (ratio_fresh, ratio_bunched)
     with pytest.raises(ValueError, match="only 0 points of x lie in part 2"):
@@ -122,3 +122,20 @@ def test_class_pull_is_zero_without_a_class_and_large_for_disjoint_classes():
     assert a == b and a > 0.5  # same generator state, same points; the classes pull hard at low noise
     with pytest.raises(ValueError, match="t=1000 is out of range"):
         class_pull(exact, probe, 1000, abar, n_classes=3, generator=torch.Generator())
+
+
+def test_nearest_ratio_tells_a_memoriser_from_fresh_data():
+    from difflab.data import make_spiral
+    from difflab.denoisers import ExactDenoiser
+    from difflab.metrics import nearest_ratio
+    from difflab.samplers import ddpm_sample
+    from difflab.schedules import alphas_cumprod, linear_betas
+
+    abar = alphas_cumprod(linear_betas())
+    train = make_spiral(200, seed=0).x
+    fresh = make_spiral(500, seed=7).x
+    g = torch.Generator().manual_seed(0)
+    memorised = ddpm_sample(ExactDenoiser(train, abar), torch.randn(500, 2, generator=g), list(range(990, -1, -10)),
+                            abar, generator=g)
+    assert nearest_ratio(memorised, train, fresh) < 0.1  # the exact denoiser lands on training points
+    assert 0.7 < nearest_ratio(make_spiral(500, seed=8).x, train, fresh) < 1.4  # fresh data: about 1

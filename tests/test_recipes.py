@@ -55,3 +55,17 @@ def test_shipped_conditional_model_leaks_alone_and_follows_its_class_when_guided
                             abar, generator=g)
             share = region_shares(x)[part].item()
             assert low <= share <= high, f"part {part}, s = {scale}: {share:.3f} of the samples in the part"
+
+
+def test_build_gives_the_initial_weights_training_starts_from_and_leaves_the_rng_alone():
+    from difflab.recipes import build_spiral_denoiser, train_spiral_denoiser
+    from difflab.utils import seed_everything
+
+    torch.manual_seed(5)
+    before = torch.random.get_rng_state()
+    a, b = build_spiral_denoiser(), build_spiral_denoiser()
+    assert torch.equal(torch.random.get_rng_state(), before)
+    seed_everything(SPIRAL_DDPM["init_seed"])
+    ref = MLPDenoiser(MLPConfig(**SPIRAL_DDPM["model"]))
+    for (k, v), w, r in zip(a.state_dict().items(), b.state_dict().values(), ref.state_dict().values()):
+        assert torch.equal(v, w) and torch.equal(v, r), k

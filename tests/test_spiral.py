@@ -8,9 +8,9 @@ from difflab.data.spiral import part_of
 def test_shapes_dtypes_and_parts():
     d = make_spiral(500, seed=1, n_parts=4)
     assert d.x.shape == (500, 2) and d.x.dtype == torch.float32
-    assert d.s.shape == (500,) and 0 <= d.s.min() and d.s.max() <= 1
+    assert d.u.shape == (500,) and 0 <= d.u.min() and d.u.max() <= 1
     assert d.part.dtype == torch.long and set(d.part.tolist()) == {0, 1, 2, 3}
-    assert torch.equal(d.part, part_of(d.s, 4))
+    assert torch.equal(d.part, part_of(d.u, 4))
 
 
 def test_same_seed_same_points_and_global_state_untouched():
@@ -26,7 +26,7 @@ def test_same_seed_same_points_and_global_state_untouched():
 
 def test_points_lie_near_the_curve_and_unit_scale():
     d = make_spiral(4000, seed=0, jitter=0.03)
-    dist = (d.x.double() - spiral_curve(d.s)).norm(dim=1)
+    dist = (d.x.double() - spiral_curve(d.u)).norm(dim=1)
     # |N(0, 0.03^2 I_2)| has mean 0.03 * sqrt(pi / 2) = 0.0376
     assert abs(dist.mean().item() - 0.0376) < 0.003
     assert (d.x.std(0) - 1).abs().max() < 0.15, "each coordinate should have a std close to 1"

@@ -94,3 +94,23 @@ def test_condition_dropout_rate_and_conditional_loss():
         ddpm_loss_cond(make_mlp(hidden=8, depth=1), (data.x, data.part), g, ABAR)
     with pytest.raises(ValueError, match=r"p_uncond=1.5 is out of range"):
         ddpm_loss_cond(make_mlp(hidden=8, depth=1, n_classes=3), (data.x, data.part), g, ABAR, p_uncond=1.5)
+
+
+def test_gradient_noise_same_mean_more_variance_for_a_noisier_target():
+    """The last-step loss has the total-noise loss's expected gradient, with a much noisier target."""
+    import functools
+
+    from difflab.training import ddpm_loss, gradient_noise, last_step_loss
+
+    torch.manual_seed(0)
+    model = make_mlp(hidden=32, depth=1)
+    data = make_spiral(2000).x
+    abar = ABAR
+    kw = dict(n_batches=32, batch_size=256)
+    m_t, v_t = gradient_noise(model, functools.partial(ddpm_loss, alphas_cumprod=abar), data,
+                              generator=torch.Generator().manual_seed(0), **kw)
+    m_l, v_l = gradient_noise(model, functools.partial(last_step_loss, alphas_cumprod=abar), data,
+                              generator=torch.Generator().manual_seed(0), **kw)
+    assert torch.nn.functional.cosine_similarity(m_t, m_l, dim=0) > 0.9
+    assert v_l > 10 * v_t
+    assert all(p.grad is None for p in model.parameters())

@@ -78,6 +78,16 @@ def w2_ratio(samples: torch.Tensor, seed: int = 0, n_ref: int | None = None) -> 
     return w2(samples, make_spiral(n_ref, seed=30_000 + seed).x) / spiral_floor(n_ref)
 
 
+def nearest_ratio(samples: torch.Tensor, train: torch.Tensor, fresh: torch.Tensor) -> float:
+    """Memorisation, as a number: the median distance from each sample to its nearest training
+    point, divided by the same median for ``fresh`` points of the data distribution (not in the
+    training set). Near 1: the samples are new points, as far from the training set as fresh data
+    are. Near 0: they sit on training points (a model that memorises, like the exact denoiser)."""
+    near = lambda x: torch.cdist(torch.as_tensor(x, dtype=torch.float64),
+                                 torch.as_tensor(train, dtype=torch.float64)).min(1).values.median()
+    return float(near(samples) / near(fresh))
+
+
 def spread(x: torch.Tensor) -> float:
     """sqrt(trace of the covariance): how widely a point cloud is spread."""
     x = torch.as_tensor(x, dtype=torch.float64)
@@ -85,12 +95,12 @@ def spread(x: torch.Tensor) -> float:
 
 
 def spiral_coverage(x: torch.Tensor, n_bins: int = 50, max_dist: float = 0.1) -> float:
-    """Share of the spiral's ``n_bins`` equal stretches (by position s) that have at least one point
+    """Share of the spiral's ``n_bins`` equal stretches (by position u) that have at least one point
     of ``x`` within ``max_dist`` of the curve: 1.0 when samples reach the whole spiral."""
     from .data.spiral import project_to_spiral
 
-    s, dist = project_to_spiral(torch.as_tensor(x, dtype=torch.float64))
-    bins = (s[dist < max_dist] * n_bins).long().clamp(max=n_bins - 1)
+    u, dist = project_to_spiral(torch.as_tensor(x, dtype=torch.float64))
+    bins = (u[dist < max_dist] * n_bins).long().clamp(max=n_bins - 1)
     return len(torch.unique(bins)) / n_bins
 
 
@@ -102,7 +112,7 @@ def spiral_region(x: torch.Tensor, n_parts: int = 3, max_dist: float = 0.1) -> t
     0..n_parts-1, or ``OFF_SPIRAL`` (-1) for points farther than ``max_dist`` from the curve.
 
     The part is that of the nearest point of the curve (:func:`difflab.data.project_to_spiral`),
-    cut into ``n_parts`` equal stretches of position s as in :func:`difflab.data.make_spiral`.
+    cut into ``n_parts`` equal stretches of position u as in :func:`difflab.data.make_spiral`.
     ``max_dist = 0.1`` is 3.3 times the training data's jitter (0.03): about 1 training point in
     1000 lies farther, while the arms of the spiral are 0.9 apart.
     """
@@ -116,8 +126,8 @@ def spiral_region(x: torch.Tensor, n_parts: int = 3, max_dist: float = 0.1) -> t
         raise ValueError(f"x has shape {tuple(x.shape)}; expected (N, 2) points")
     if not torch.isfinite(x).all():
         raise ValueError("x contains NaN or inf")
-    s, dist = project_to_spiral(x.double())
-    region = part_of(s, n_parts)
+    u, dist = project_to_spiral(x.double())
+    region = part_of(u, n_parts)
     return torch.where(dist <= max_dist, region, torch.full_like(region, OFF_SPIRAL))
 
 

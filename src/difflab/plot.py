@@ -94,18 +94,18 @@ def trails(paths, ax=None, *, color=None, alpha: float = 0.5, lw: float = 0.7, t
 
 def positions(points, ax=None, *, n_parts: int = 3, bins: int = 60, color=None, label=None, title=None,
               density: bool = True, histtype: str = "stepfilled", alpha: float = 0.45):
-    """Histogram of where points lie along the spiral (position s of the nearest point of the curve,
+    """Histogram of where points lie along the spiral (position u of the nearest point of the curve,
     0 = inner end, 1 = outer end), with the borders of the ``n_parts`` parts dashed."""
     from .data.spiral import project_to_spiral
 
     ax = _ax(ax)
-    s, _ = project_to_spiral(torch.as_tensor(points, dtype=torch.float64))
-    ax.hist(_np(s), bins=bins, range=(0, 1), density=density, color=color or COLORS["model"], alpha=alpha,
+    u, _ = project_to_spiral(torch.as_tensor(points, dtype=torch.float64))
+    ax.hist(_np(u), bins=bins, range=(0, 1), density=density, color=color or COLORS["model"], alpha=alpha,
             histtype=histtype, label=label, lw=1.2)
     for b in range(1, n_parts):
         ax.axvline(b / n_parts, color="k", lw=0.6, ls="--")
     ax.set_xlim(0, 1)
-    ax.set_xlabel("position s along the spiral")
+    ax.set_xlabel("position u along the spiral")
     return style(ax, title)
 
 

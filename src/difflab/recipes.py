@@ -36,27 +36,49 @@ def spiral_schedule(recipe: dict = SPIRAL_DDPM) -> torch.Tensor:
     return alphas_cumprod(linear_betas(**recipe["schedule"]))
 
 
+def build_spiral_denoiser(recipe: dict = SPIRAL_DDPM) -> MLPDenoiser:
+    """The recipe's network with its initial weights, drawn with ``recipe["init_seed"]`` in a forked
+    random state (the process's own random state is left as it was): what training starts from."""
+    with torch.random.fork_rng():
+        torch.manual_seed(recipe["init_seed"])
+        return MLPDenoiser(MLPConfig(**recipe["model"]))
+
+
 def train_spiral_denoiser(recipe: dict = SPIRAL_DDPM, *, steps: int | None = None, loss=ddpm_loss,
-                          checkpoint=None) -> tuple[MLPDenoiser, list[float]]:
+                          checkpoint=None, data: torch.Tensor | None = None) -> tuple[MLPDenoiser, list[float]]:
     """Train the spiral denoiser of ``recipe`` from scratch (``steps`` overrides the recipe's,
-    for fast mode); returns (model, loss history)."""
+    for fast mode; ``data`` (N, 2) replaces the recipe's training set); returns (model, loss history)."""
     from .utils import seed_everything
 
     seed_everything(recipe["init_seed"])
     model = MLPDenoiser(MLPConfig(**recipe["model"]))
     cfg = TrainConfig(**{**recipe["train"], **({"steps": steps} if steps else {})})
-    data = make_spiral(**recipe["data"]).x
+    data = make_spiral(**recipe["data"]).x if data is None else data
     history = train(model, functools.partial(loss, alphas_cumprod=spiral_schedule(recipe)), data, cfg,
                     checkpoint=checkpoint, checkpoint_every=500 if checkpoint else 0)
     return model, history
 
 
-def save_model(model: torch.nn.Module, path, recipe: dict) -> None:
-    """Weights as safetensors, with the recipe that made them in the file's metadata."""
+def save_model(model: torch.nn.Module, path, recipe: dict, log: dict | None = None) -> None:
+    """Weights as safetensors, with the recipe that made them in the file's metadata, and
+    optionally a training ``log`` (any JSON-able dict, e.g. measurements taken while training)."""
     from safetensors.torch import save_file
 
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
-              metadata={"recipe": json.dumps(recipe, sort_keys=True)})
+    metadata = {"recipe": json.dumps(recipe, sort_keys=True)}
+    if log is not None:
+        metadata["training_log"] = json.dumps(log, sort_keys=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=metadata)
+
+
+def read_training_log(path) -> dict:
+    """The training log :func:`save_model` stored in a checkpoint's metadata; a clear error if it has none."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        log = (f.metadata() or {}).get("training_log")
+    if log is None:
+        raise ValueError(f"{path} has no training log in its metadata; its script did not write one")
+    return json.loads(log)
 
 
 def load_model(model: torch.nn.Module, path, recipe: dict, maker: str = "its script in scripts/") -> torch.nn.Module:

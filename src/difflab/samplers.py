@@ -141,6 +141,28 @@ def spaced_timesteps(T: int, n_steps: int, spacing: str = "trailing", alphas_cum
     return ts
 
 
+def ve_sigma(alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """sigma = sqrt((1 - abar) / abar), the noise level of the variance-exploding view.
+
+    In y = x / sqrt(abar) = x0 + sigma eps the probability-flow ODE is dy/dsigma = eps
+    (Song, Meng, Ermon 2021, Sec. 4.3, eqs. 13-14; Karras et al. 2022, Table 1;
+    diffusers' ``sigmas``). 0 at abar = 1 (clean data). Elementwise, in the input dtype.
+    """
+    a = torch.as_tensor(alphas_cumprod)
+    return ((1 - a) / a).sqrt()
+
+
+def log_snr(alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """lambda = log(sqrt(abar) / sqrt(1 - abar)) = -log(sigma), half the log-SNR.
+
+    The time variable of DPM-Solver (Lu et al. 2022, "DPM-Solver++", Algorithm 2, whose
+    steps are h_i = lambda_{t_i} - lambda_{t_{i-1}}). +inf at abar = 1 (clean data).
+    Elementwise, in the dtype of the input.
+    """
+    a = torch.as_tensor(alphas_cumprod)
+    return 0.5 * (a / (1 - a)).log()
+
+
 def _schedule(alphas_cumprod, timesteps):
     """alphas_cumprod as float64 (T,) and the checked timesteps; each step's target abar (1 after the last)."""
     abar = torch.as_tensor(alphas_cumprod, dtype=torch.float64)
@@ -152,8 +174,11 @@ def _schedule(alphas_cumprod, timesteps):
 
 
 def ddim_sigma(abar_t: torch.Tensor, abar_prev: torch.Tensor, eta: float) -> torch.Tensor:
-    """sigma_t(eta) = eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev)
-    (Song, Meng, Ermon 2021, eq. 16). eta = 1: DDPM's posterior standard deviation; eta = 0: DDIM."""
+    """DDIM's noise eta sqrt(beta_tilde_t), i.e.
+    eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev)
+    (Song, Meng, Ermon 2021, eq. 16, where it is called sigma_t(eta): the DDIM paper's
+    sigma_t; the book keeps sigma for :func:`ve_sigma`). eta = 1: DDPM's posterior
+    standard deviation; eta = 0: DDIM."""
     return eta * ((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).sqrt()
 
 
@@ -161,7 +186,9 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, abar_t: torch.Tensor, abar_p
               noise: torch.Tensor | None = None, eta: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One step x_t -> x_prev of DDIM (Song, Meng, Ermon 2021, eq. 12); returns (x_prev, x0_hat).
 
-    x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps + sigma noise.
+    x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps + sigma noise,
+    with sigma = :func:`ddim_sigma` (the DDIM paper's sigma_t, eq. 16; not
+    :func:`ve_sigma`).
     With ``eta = 0`` (no noise needed) the step is deterministic.
     """
     sigma = ddim_sigma(abar_t, abar_prev, eta)
@@ -177,7 +204,8 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, abar_t: torch.Tensor, abar_p
 def ddim_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alphas_cumprod: torch.Tensor, *,
                 eta: float = 0.0, generator: torch.Generator | None = None,
                 callback: Callable | None = None) -> torch.Tensor:
-    """DDIM sampling (Song, Meng, Ermon 2021, eq. 12 with sigma of eq. 16), from noise ``x`` (N, ...) to data.
+    """DDIM sampling (Song, Meng, Ermon 2021, eq. 12 with the noise of eq. 16, the DDIM
+    paper's sigma_t), from noise ``x`` (N, ...) to data.
 
     ``eta = 0`` is the deterministic DDIM sampler, a discretisation of the probability-flow ODE
     (Song et al. 2021, eq. 13); ``eta = 1`` is DDPM. Noise is drawn (from ``generator``) only
@@ -234,7 +262,7 @@ def heun_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alph
     abar, ts, targets = _schedule(alphas_cumprod, timesteps)
     if len(ts) < 2:
         raise ValueError(f"heun_sample needs at least 2 timesteps (its last step is Euler); got {ts}")
-    sig = lambda a: ((1 - a) / a).sqrt()
+    sig = ve_sigma
     for i, t in enumerate(ts):
         a_t, a_next = abar[t].to(x.dtype), targets[i].to(x.dtype)
         y = x / a_t.sqrt()
@@ -249,14 +277,42 @@ def heun_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alph
     return x
 
 
+def dpm_solver_2m_weights(
+        timesteps: Sequence[int], alphas_cumprod: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The steps in lambda of DPM-Solver++(2M) and the weights of its correction.
+
+    For the steps i = 0..n-2, from ``timesteps[i]`` to ``timesteps[i+1]`` (the last
+    step, to clean data, is infinitely long in lambda and always first order, so it is
+    left out): Delta lambda_i = lambda(timesteps[i+1]) - lambda(timesteps[i]) with
+    lambda = :func:`log_snr`, and the weight w_i of the corrected data prediction,
+
+        x0_tilde_i = x0_hat_i + w_i (x0_hat_i - x0_hat_{i-1}),
+        w_i = Delta lambda_i / (2 Delta lambda_{i-1}),
+
+    which is D_i = (1 + 1/(2 r_i)) x0_hat_i - 1/(2 r_i) x0_hat_{i-1}, r_i = h_{i-1}/h_i,
+    of Lu et al. 2022 ("DPM-Solver++", Algorithm 2). w_0 = 0: the first step has no
+    history and is first order. A long step after a short one (small r_i) gives a large
+    w_i: the correction extrapolates far. These are the numbers used by
+    :func:`dpm_solver_2m_sample` and :func:`dpm_solver_2m_sde_sample`. Returns float64
+    tensors (n-1,) and (n-1,).
+    """
+    abar, ts, _ = _schedule(alphas_cumprod, timesteps)
+    lam = log_snr(abar[ts])
+    dlam = lam[1:] - lam[:-1]
+    weight = torch.zeros_like(dlam)
+    weight[1:] = 1 / (2 * (dlam[:-1] / dlam[1:]))  # 1 / (2 r_i), r_i = h_{i-1} / h_i
+    return dlam, weight
+
+
 def _dpm_solver_2m(model, x, timesteps, alphas_cumprod, generator, sde: bool, callback):
     """The loop shared by DPM-Solver++(2M) and its SDE variant; ``sde`` picks the update (4)."""
     _check_x(x)
     abar, ts, targets = _schedule(alphas_cumprod, timesteps)
     if len(ts) < 2:
         raise ValueError(f"DPM-Solver++(2M) needs at least 2 timesteps to be second order; got {ts}")
-    lam = lambda a: 0.5 * (a / (1 - a)).log()  # lambda_t = log(alpha_t / sigma_t)
-    x0_prev, h_prev = None, None
+    dlam, weight = dpm_solver_2m_weights(ts, abar)  # (2) steps in lambda, (3) weights
+    x0_prev = None
     for i, t in enumerate(ts):
         a_t, a_next = abar[t], targets[i]
         eps = predict_eps(model, x, t)
@@ -264,12 +320,12 @@ def _dpm_solver_2m(model, x, timesteps, alphas_cumprod, generator, sde: bool, ca
         if i + 1 == len(ts):
             x = x0_hat  # last step to clean data: sigma = 0, the first-order update returns x0_hat
         else:
-            h = lam(a_next) - lam(a_t)  # (2) step in lambda
+            h = dlam[i]  # (2) step in lambda
             if x0_prev is None:
                 d = x0_hat  # (3) first step: no history, first order
             else:
-                r = h_prev / h  # (3) D = (1 + 1/(2r)) x0_hat - 1/(2r) x0_prev, r = h_prev / h (Alg. 2)
-                d = (1 + 1 / (2 * r)).to(x.dtype) * x0_hat - (1 / (2 * r)).to(x.dtype) * x0_prev
+                w = weight[i]  # (3) D = (1 + w) x0_hat - w x0_prev, w = 1/(2r) (Alg. 2)
+                d = (1 + w).to(x.dtype) * x0_hat - w.to(x.dtype) * x0_prev
             ratio = ((1 - a_next) / (1 - a_t)).sqrt()  # sigma_next / sigma_t
             if not sde:  # (4) ODE: the linear part solved exactly
                 x = ratio.to(x.dtype) * x - (a_next.sqrt() * torch.expm1(-h)).to(x.dtype) * d
@@ -277,7 +333,7 @@ def _dpm_solver_2m(model, x, timesteps, alphas_cumprod, generator, sde: bool, ca
                 z = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
                 x = ((ratio * torch.exp(-h)).to(x.dtype) * x - (a_next.sqrt() * torch.expm1(-2 * h)).to(x.dtype) * d
                      + ((1 - a_next) * -torch.expm1(-2 * h)).sqrt().to(x.dtype) * z)
-            x0_prev, h_prev = x0_hat, h
+            x0_prev = x0_hat
         if callback is not None:
             callback(i, t, x, x0_hat)
     return x
@@ -302,7 +358,10 @@ def dpm_solver_2m_sde_sample(model: Callable, x: torch.Tensor, timesteps: Sequen
                              callback: Callable | None = None) -> torch.Tensor:
     """SDE-DPM-Solver++(2M): the same multistep idea for the reverse-time SDE instead of the ODE
     (by the DPM-Solver++ authors; diffusers ``algorithm_type="sde-dpmsolver++"``, k-diffusion
-    ``sample_dpmpp_2m_sde``). With h = lambda_next - lambda_t:
+    ``sample_dpmpp_2m_sde``). With h = lambda_next - lambda_t (the book's Delta lambda),
+    alpha = sqrt(abar), sigma = sqrt(1 - abar) (DPM-Solver's names, not
+    :func:`ve_sigma`) and D the corrected x0_hat (the book's x0_tilde; see
+    :func:`dpm_solver_2m_weights`):
 
         x_next = (sigma_next / sigma_t) e^{-h} x + alpha_next (1 - e^{-2h}) D + sigma_next sqrt(1 - e^{-2h}) z.
 

@@ -32,16 +32,17 @@ def linear_betas(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02
     return torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
 
 
-def cosine_betas(T: int = 1000, s: float = 0.008) -> torch.Tensor:
+def cosine_betas(T: int = 1000, offset: float = 0.008) -> torch.Tensor:
     """The cosine schedule (Nichol and Dhariwal 2021, eq. 17): float64 (T,), each beta capped at 0.999.
 
-    alpha_bar(t) = f(t) / f(0) with f(t) = cos^2(pi/2 * (t/T + s) / (1 + s)), and
-    beta_t = 1 - alpha_bar(t) / alpha_bar(t - 1).
+    alpha_bar(t) = f(t) / f(0) with f(t) = cos^2(pi/2 * (t/T + kappa) / (1 + kappa)), and
+    beta_t = 1 - alpha_bar(t) / alpha_bar(t - 1). ``offset`` is the paper's small s = 0.008 (the book
+    writes it kappa, since s is the guidance scale), which keeps beta from being tiny near t = 0.
     """
     T = check_int("T", T, low=1)
-    s = check_float("s", s, low=0.0)
+    kappa = check_float("offset", offset, low=0.0)
     steps = torch.arange(T + 1, dtype=torch.float64) / T
-    f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
+    f = torch.cos((steps + kappa) / (1 + kappa) * math.pi / 2) ** 2
     alpha_bar = f / f[0]
     return torch.clamp(1 - alpha_bar[1:] / alpha_bar[:-1], max=0.999)
 

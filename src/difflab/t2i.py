@@ -74,24 +74,64 @@ def t2i_data(recipe: dict = T2I_RECIPE, clip=None):
     return data.images[keep] * 2 - 1, emb.float()
 
 
-def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0, data=None, device=None):
+@torch.no_grad()
+def adherence(model, clip, scale: float, seed: int = 0, recipe: dict = T2I_RECIPE) -> tuple[torch.Tensor, dict]:
+    """How well ``model`` draws Chapter 8's never-seen combinations (:func:`unseen_prompts`) at
+    guidance ``scale``: (images, shares), the shares of prompts whose picture has the right
+    shape, colour, size, position, colour and shape both ("colour+shape"), colour and shape both
+    among the unseen-pair prompts ("unseen pairs"), and the mean CLIP score ("clip")."""
+    from .metrics import clip_score, read_attributes
+
+    held, prompts = unseen_prompts(recipe)
+    x = text_to_image(prompts, scale=scale, seed=seed, model=model, clip=clip)
+    got = read_attributes(x)
+    ok = {k: (getattr(got, k) == getattr(held, k)).float().mean().item() for k in ("shape", "colour", "size", "position")}
+    both = (got.shape == held.shape) & (got.colour == held.colour)
+    ok["colour+shape"], ok["unseen pairs"] = both.float().mean().item(), both[is_unseen_pair(held, recipe)].float().mean().item()
+    ok["clip"] = clip_score(clip, x, prompts).mean().item()
+    return x, ok
+
+
+def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0, data=None, device=None,
+              log_every: int = 0, log_scale: float = 2.0):
     """Train the U-Net of ``recipe`` (v-prediction, condition dropout, EMA); returns (model, losses).
     With ``out`` the weights and recipe go to that safetensors file, the resumable state beside it.
-    Under torchrun, every process calls this; see :func:`difflab.training.train` (process 0 writes)."""
+    Under torchrun, every process calls this; see :func:`difflab.training.train` (process 0 writes).
+
+    ``log_every``: every that many steps, measure :func:`adherence` of the weights so far (EMA) at
+    ``log_scale``, and store these measurements and the loss (mean of every 100 steps) in the
+    file's metadata as its training log (:func:`difflab.recipes.read_training_log`). A run resumed
+    after an interruption logs only the measurements it takes itself.
+    """
+    from .models.clip import load_clip
     from .training import rank_and_world
     from .utils import seed_everything
 
     seed_everything(recipe["seed"])
     model = build_t2i(recipe).to(device or "cpu")
-    data = data if data is not None else t2i_data(recipe)
+    clip = load_clip() if log_every else None
+    data = data if data is not None else t2i_data(recipe, clip)
+    log = {"scale": log_scale, "step": []} if log_every else None
+    probe = build_t2i(recipe).to(device or "cpu").eval() if log_every else None
+
+    def record(step, weights):  # the EMA weights so far, measured on the never-seen prompts
+        probe.net.load_state_dict(weights)
+        _, shares = adherence(probe, clip, log_scale, recipe=recipe)
+        log["step"].append(step)
+        for k, v in shares.items():
+            log.setdefault(k, []).append(round(v, 4))
+
     cfg = TrainConfig(steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"],
                       warmup=min(recipe["warmup"], recipe["steps"]), ema=recipe["ema"], seed=recipe["seed"])
     loss = functools.partial(v_loss, alphas_cumprod=model.alphas_cumprod, p_uncond=recipe["p_uncond"])
     state = f"{out}.state.pt" if out is not None and checkpoint_every else None
     history = train(model.net, loss, data, cfg, checkpoint=state, checkpoint_every=checkpoint_every,
-                    desc="text-to-image U-Net")
+                    desc="text-to-image U-Net", callback=record if log_every else None, callback_every=log_every)
+    if log is not None:
+        log["loss_per_100_steps"] = [round(sum(history[i:i + 100]) / len(history[i:i + 100]), 5)
+                                     for i in range(0, len(history), 100)]
     if out is not None and rank_and_world()[0] == 0:
-        save_model(model.net, out, recipe)
+        save_model(model.net, out, recipe, log=log)
     return model, history
 
 

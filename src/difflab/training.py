@@ -40,7 +40,8 @@ def _lr_factor(step: int, cfg: TrainConfig) -> float:
 
 
 def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig = TrainConfig(), *,
-          checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0, desc: str = "training") -> list[float]:
+          checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0, desc: str = "training",
+          callback: Callable | None = None, callback_every: int = 0) -> list[float]:
     """Train ``model`` by minimising ``loss_fn(model, batch, generator)`` over batches of ``data``.
 
     ``data``: a tensor (N, ...) or a tuple of tensors sharing N; each step draws ``batch_size``
@@ -52,6 +53,10 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
     call trains on every process with DistributedDataParallel: each of the W processes draws
     ``batch_size / W`` rows from its own generator, DDP averages the gradients, so every process
     holds the same weights; only process 0 shows progress and writes the checkpoint.
+
+    ``callback(step, weights)`` is called on process 0 every ``callback_every`` steps with the
+    weights the model would end with if training stopped there (the EMA weights when ``ema`` is
+    on): for a training log. It must not change them or draw from the training's generator.
     """
     cfg = config
     check_int("steps", cfg.steps, low=1)
@@ -128,6 +133,8 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
         history.append(loss.item())
         if step % 50 == 0:
             bar.set_postfix_str(f"loss {sum(history[-50:]) / len(history[-50:]):.4f}", refresh=False)
+        if callback is not None and callback_every and (step + 1) % callback_every == 0 and rank == 0:
+            callback(step + 1, ema if ema is not None else model.state_dict())
         if checkpoint is not None and checkpoint_every and (step + 1) % checkpoint_every == 0:
             save(step + 1)
     if checkpoint is not None:
@@ -136,6 +143,29 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
         model.load_state_dict(ema)
     model.eval()
     return history
+
+
+def gradient_noise(model: torch.nn.Module, loss_fn: Callable, data: torch.Tensor, *, n_batches: int = 64,
+                   batch_size: int = 512, generator: torch.Generator) -> tuple[torch.Tensor, float]:
+    """The gradient SGD follows, and how noisy it is: ``loss_fn(model, batch, generator)`` is
+    differentiated at the model's current weights on ``n_batches`` random batches of ``data``.
+
+    Returns (mean gradient, flattened over all parameters; its variance E|g - mean|^2, summed over
+    the parameters). Two losses with the same expected gradient can then be compared on the same
+    scale (Chapter 3). The weights are not changed; their ``.grad`` is left as None.
+    """
+    check_int("n_batches", n_batches, low=2)
+    check_int("batch_size", batch_size, low=1)
+    grads = []
+    for _ in range(n_batches):
+        idx = torch.randint(0, data.shape[0], (batch_size,), generator=generator)
+        model.zero_grad(set_to_none=True)
+        loss_fn(model, data[idx], generator).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    model.zero_grad(set_to_none=True)
+    g = torch.stack(grads)  # (n_batches, n_params)
+    mean = g.mean(0)
+    return mean, float(((g - mean) ** 2).sum(1).mean())
 
 
 def _noisy_batch(x0, alphas_cumprod, generator):

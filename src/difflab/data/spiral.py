@@ -5,11 +5,12 @@ The spiral is the Archimedean spiral r = theta (theta from 1.5 pi to 4.5 pi, one
 turns), scaled by 1/7 so that each coordinate has a standard deviation close to 1, the scale
 of the N(0, I) noise that diffusion ends in.
 
-A point's *position* s in [0, 1] says how far along the spiral it lies, from the inner end
-(s = 0) to the outer end (s = 1). Because the arc length of r = theta grows like theta^2 / 2,
-s = (theta^2 - theta_start^2) / (theta_end^2 - theta_start^2) is almost exactly the fraction
-of arc length, so points drawn with uniform s are spread evenly along the curve.
-The *part* of a point is which of ``n_parts`` equal stretches of s it lies on; later chapters
+A point's *position* u in [0, 1] says how far along the spiral it lies, from the inner end
+(u = 0) to the outer end (u = 1). Because the arc length of r = theta grows like theta^2 / 2,
+u = (theta^2 - theta_start^2) / (theta_end^2 - theta_start^2) is almost exactly the fraction
+of arc length, so points drawn with uniform u are spread evenly along the curve. (theta is the
+polar angle; successive turns of the spiral lie 2 pi SCALE = 0.90 apart.)
+The *part* of a point is which of ``n_parts`` equal stretches of u it lies on; later chapters
 use the parts as classes ("kinds of images").
 
 A point's *label* is the class a data set says it belongs to. With ``label_noise = 0`` it is
@@ -35,15 +36,15 @@ SCALE = 1.0 / 7.0
 
 class SpiralSample(NamedTuple):
     x: torch.Tensor  # (n, 2) float32 points
-    s: torch.Tensor  # (n,) position along the spiral in [0, 1]
+    u: torch.Tensor  # (n,) position along the spiral in [0, 1]
     part: torch.Tensor  # (n,) long, which of n_parts stretches the point is on
     label: torch.Tensor  # (n,) long, the class the data set gives the point (its part, unless relabelled)
 
 
-def spiral_curve(s: torch.Tensor) -> torch.Tensor:
-    """Points on the spiral (no jitter) at positions ``s`` in [0, 1]: shape ``s.shape + (2,)``."""
-    s = torch.as_tensor(s, dtype=torch.float64)
-    theta = torch.sqrt(THETA_START**2 + s * (THETA_END**2 - THETA_START**2))
+def spiral_curve(u: torch.Tensor) -> torch.Tensor:
+    """Points on the spiral (no jitter) at positions ``u`` in [0, 1]: shape ``u.shape + (2,)``."""
+    u = torch.as_tensor(u, dtype=torch.float64)
+    theta = torch.sqrt(THETA_START**2 + u * (THETA_END**2 - THETA_START**2))
     return SCALE * torch.stack([theta * torch.cos(theta), theta * torch.sin(theta)], dim=-1)
 
 
@@ -52,7 +53,7 @@ def make_spiral(n: int, *, seed: int = 0, jitter: float = 0.03, n_parts: int = 3
     """Draw ``n`` points spread evenly along the spiral, each moved by N(0, jitter^2 I).
 
     Uses its own generator seeded with ``seed``, so it never disturbs the global random state.
-    Returns ``SpiralSample(x, s, part, label)``: the points (n, 2), their positions s, their
+    Returns ``SpiralSample(x, u, part, label)``: the points (n, 2), their positions u, their
     parts, and their labels: the part, except for a share ``label_noise`` of the points, which
     carry the label of another part drawn uniformly (the points themselves do not depend on
     ``label_noise``).
@@ -65,15 +66,15 @@ def make_spiral(n: int, *, seed: int = 0, jitter: float = 0.03, n_parts: int = 3
     if label_noise > 0 and n_parts < 2:
         raise ValueError(f"label_noise={label_noise} needs n_parts >= 2 (another part to take the label of)")
     gen = torch.Generator().manual_seed(seed)
-    s = torch.rand(n, generator=gen, dtype=torch.float64)
-    x = spiral_curve(s) + jitter * torch.randn(n, 2, generator=gen, dtype=torch.float64)
-    part = part_of(s, n_parts)
+    u = torch.rand(n, generator=gen, dtype=torch.float64)
+    x = spiral_curve(u) + jitter * torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    part = part_of(u, n_parts)
     label = part
     if label_noise > 0:  # drawn after the points, so the points stay those of label_noise = 0
         relabel = torch.rand(n, generator=gen) < label_noise
         shift = torch.randint(1, n_parts, (n,), generator=gen)  # another part: part + 1 .. part + K - 1
         label = torch.where(relabel, (part + shift) % n_parts, part)
-    return SpiralSample(x.float(), s.float(), part, label)
+    return SpiralSample(x.float(), u.float(), part, label)
 
 
 def label_probs(n_parts: int = 3, label_noise: float = 0.0) -> torch.Tensor:
@@ -89,15 +90,16 @@ def label_probs(n_parts: int = 3, label_noise: float = 0.0) -> torch.Tensor:
     return table.fill_diagonal_(1 - label_noise)
 
 
-def part_of(s: torch.Tensor, n_parts: int = 3) -> torch.Tensor:
-    """Which of ``n_parts`` equal stretches of the spiral the positions ``s`` lie on (long)."""
+def part_of(u: torch.Tensor, n_parts: int = 3) -> torch.Tensor:
+    """Which of ``n_parts`` equal stretches of the spiral the positions ``u`` lie on (long)."""
     n_parts = check_int("n_parts", n_parts, low=1)
-    s = torch.as_tensor(s)
-    return torch.clamp((s * n_parts).long(), 0, n_parts - 1)
+    u = torch.as_tensor(u)
+    return torch.clamp((u * n_parts).long(), 0, n_parts - 1)
 
 
 def project_to_spiral(x: torch.Tensor, n_grid: int = 4000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nearest point of the spiral for each row of ``x`` (n, 2): returns (s, distance), each (n,).
+    """Nearest point of the spiral for each row of ``x`` (n, 2): returns (u, distance), each (n,):
+    its position along the spiral and how far ``x`` lies from it.
 
     Searches a grid of ``n_grid`` positions along the curve (spacing about 0.004 in these units).
     """
