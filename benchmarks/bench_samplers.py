@@ -16,7 +16,10 @@ smalldiffusion is a benchmark-only dependency (not in pyproject.toml or constrai
 
 Run (about 10-20 minutes on a 2-core CPU)::
 
-    .venv/bin/python benchmarks/bench_samplers.py [--seconds S] [--out results.md]
+    .venv/bin/python benchmarks/bench_samplers.py [--seconds S] [--out src/difflab/results_samplers.md]
+
+The book reads its stored results from src/difflab/results_samplers.md (Chapter 4): write there to
+refresh them.
 
 ``--seconds`` skips the timing of our own training and gives smalldiffusion S seconds instead.
 """

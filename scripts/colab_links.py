@@ -35,15 +35,16 @@ def badge(url: str, ref: str, notebook: str) -> str:
 
 def setup_cell(url: str, ref: str) -> str:
     """The first code cell of every chapter."""
-    return f'''# Setup: in Google Colab this installs the book's package `difflab` from the repository,
-# at the version this notebook belongs to, and keeps Colab's own PyTorch. Locally (after the
-# README's Quick start) it only imports. Then it prints torch version, device, mode and seed.
+    return f'''# Setup: in Google Colab this installs the book's package `difflab` from the
+# repository, at the version this notebook belongs to, and keeps Colab's own PyTorch.
+# Locally (after the README's Quick start) it only imports. Then it prints the torch
+# version, the device, the mode and the seed.
 import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "difflab @ git+{url}@{ref}"], check=True)
+    package = "difflab @ git+{url}@{ref}"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 import difflab
 

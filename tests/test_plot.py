@@ -50,3 +50,57 @@ def test_heatmap_and_captioned():
     with pytest.raises(ValueError, match="2 captions"):
         plot.captioned(torch.rand(3, 3, 8, 8), ["a", "b"])
     plt.close("all")
+
+
+def test_figures_fit_the_column():
+    from difflab import plot
+
+    fig, axes = plot.subplots(1, 4, size=3.0)  # 12 inches asked for
+    w, h = fig.get_size_inches()
+    assert w <= plot.FIG_WIDTH + 1e-9 and abs(h - 3.0 * plot.FIG_WIDTH / 12.0) < 1e-9
+    fig, ax = plot.subplots(width=5.5, height=3.2)
+    assert tuple(fig.get_size_inches()) == (5.5, 3.2)
+
+
+def test_part_colours_are_not_the_colours_of_data_noise_model_exact():
+    from difflab import plot
+
+    assert not set(plot.PART_COLORS) & set(plot.COLORS.values())
+
+
+def test_image_grid_labels_rows_and_checks_their_number():
+    import pytest
+    from difflab import plot
+
+    ax = plot.image_grid(torch.rand(6, 3, 8, 8), ncols=3, row_labels=["first", "second"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["first", "second"]
+    with pytest.raises(ValueError, match="3 row_labels for 2 rows"):
+        plot.image_grid(torch.rand(6, 3, 8, 8), ncols=3, row_labels=["a", "b", "c"])
+
+
+def test_heatmap_writes_given_text():
+    from difflab import plot
+
+    ax = plot.heatmap(torch.ones(2, 2), text=[["a", "b"], ["c", "d"]], colorbar=False)
+    assert sorted(t.get_text() for t in ax.texts) == ["a", "b", "c", "d"]
+
+
+def test_explorer_is_an_animation_in_the_book_and_a_slider_in_jupyter(monkeypatch):
+    from difflab import plot
+
+    drawn = []
+    draw = lambda ax, v: drawn.append(v) or ax.plot([0, v], [0, v])
+    monkeypatch.setenv("DIFFLAB_BOOK", "1")
+    html = plot.explorer(draw, "t", [1, 2, 3])
+    assert "<script" in html.data and set(drawn) == {1, 2, 3}  # every value drawn as a frame
+    monkeypatch.setenv("DIFFLAB_BOOK", "0")
+    drawn.clear()
+    assert plot.explorer(draw, "t", [1, 2, 3], value=3) is None  # a live widget, drawn once at 3
+    assert drawn == [3]
+    drawn.clear()
+    plot.explorer(draw, "t", [0, 200, 400], value=240)  # not among the values: the nearest
+    assert drawn == [200]
+    import pytest
+
+    with pytest.raises(ValueError, match="values for 't' is empty"):
+        plot.explorer(draw, "t", [])

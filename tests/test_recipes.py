@@ -69,3 +69,10 @@ def test_build_gives_the_initial_weights_training_starts_from_and_leaves_the_rng
     ref = MLPDenoiser(MLPConfig(**SPIRAL_DDPM["model"]))
     for (k, v), w, r in zip(a.state_dict().items(), b.state_dict().values(), ref.state_dict().values()):
         assert torch.equal(v, w) and torch.equal(v, r), k
+
+
+def test_a_checkpoint_without_a_training_log_says_so():
+    from difflab.recipes import read_training_log
+
+    with pytest.raises(ValueError, match="has no training log"):
+        read_training_log(CHECKPOINTS / "spiral_ddpm.safetensors")

@@ -164,3 +164,21 @@ def test_unseen_pairs_are_kept_out_of_training_and_in_the_test_prompts(clip):
     attrs, prompts = unseen_prompts(recipe)
     assert len(prompts) == 96 and int(is_unseen_pair(attrs, recipe).sum()) == 30  # 72 held out + 24 more of the pairs
     assert bool((is_heldout(attrs) | is_unseen_pair(attrs, recipe)).all())
+
+
+def test_text_to_image_shows_every_step_to_a_callback(small, clip):
+    seen = []
+    out = text_to_image("a red circle", steps=3, model=small, clip=clip,
+                        callback=lambda i, t, x, x0_hat: seen.append((i, x.shape, x0_hat.shape)))
+    assert [s[0] for s in seen] == [0, 1, 2] and all(s[1] == s[2] == (1, 3, 32, 32) for s in seen)
+    assert out.shape == (1, 3, 32, 32)
+
+
+def test_shipped_checkpoint_carries_its_training_log():
+    from difflab.recipes import read_training_log
+    from difflab.t2i import T2I_CHECKPOINT
+
+    log = read_training_log(T2I_CHECKPOINT)
+    assert log["step"] == [1000, 2000, 3000, 4000] and log["scale"] == 2.0
+    assert all(len(log[k]) == 4 for k in ("colour", "shape", "size", "position", "colour+shape", "clip"))
+    assert len(log["loss_per_100_steps"]) == 40

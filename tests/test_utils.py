@@ -43,3 +43,19 @@ def test_check_env_prints_what_it_promises(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert f"torch {torch.__version__}" in out and "seed: 7" in out and "fast" in out
     assert dev == difflab.device()
+
+
+def test_progress_prints_one_summary_line_while_the_book_is_built(monkeypatch, capsys):
+    from difflab.utils import is_book_build, progress
+
+    monkeypatch.setenv("DIFFLAB_BOOK", "1")
+    assert is_book_build()
+    bar = progress(range(5), desc="training")
+    for _ in bar:
+        bar.set_postfix_str("loss 0.1", refresh=False)
+    assert capsys.readouterr().out == "training: 5 done, loss 0.1\n"
+    monkeypatch.setenv("DIFFLAB_BOOK", "maybe")
+    with pytest.raises(ValueError, match="DIFFLAB_BOOK='maybe'"):
+        is_book_build()
+    monkeypatch.delenv("DIFFLAB_BOOK")
+    assert not is_book_build()

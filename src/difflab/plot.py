@@ -1,7 +1,8 @@
 """Every figure of the book goes through these helpers, so all chapters look like one book.
 
 Each helper takes an ``ax`` (or makes one) and returns it; nothing here changes matplotlib's
-global settings.
+global settings. Figures are made for the book's text column: at most ``FIG_WIDTH`` = 7 inches
+wide (700 pixels at the inline backend's 100 dpi), so a page shows them at full size.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import numpy as np
 import torch
 from matplotlib import animation
 
-# One palette for the whole book (colour-blind safe, after Okabe and Ito).
+# One palette for the whole book, one meaning per colour (colour-blind safe): these four after
+# Okabe and Ito for what a point *is* ...
 COLORS = {
     "data": "#0072B2",     # the spiral, real data
     "noise": "#D55E00",    # noise, noised points
@@ -19,8 +21,11 @@ COLORS = {
     "exact": "#CC79A7",    # exact / closed-form answers
     "grey": "#999999",
 }
-PART_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+# ... and, never reused for those, a separate set for *which part* (class) of the spiral a point
+# belongs to (Okabe and Ito's orange and sky blue, Tol's wine, sand, indigo, green, purple, black).
+PART_COLORS = ["#E69F00", "#56B4E9", "#882255", "#DDCC77", "#332288", "#117733", "#AA4499", "#000000"]
 SPIRAL_LIM = 2.3  # the spiral fits in [-2.3, 2.3]^2
+FIG_WIDTH = 7.0  # inches: the text column of the online book at 100 dpi
 
 
 def _np(a) -> np.ndarray:
@@ -47,10 +52,15 @@ def style(ax, title: str | None = None, *, lim: float | None = None, equal: bool
     return ax
 
 
-def subplots(nrows: int = 1, ncols: int = 1, *, size: float = 3.2, **kwargs):
-    """``plt.subplots`` with panels of ``size`` inches and the book's look; returns (fig, axes)."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False,
-                             layout="constrained", **kwargs)
+def subplots(nrows: int = 1, ncols: int = 1, *, size: float = 3.2, width: float | None = None,
+             height: float | None = None, **kwargs):
+    """``plt.subplots`` with panels of ``size`` inches (or a figure of ``width`` x ``height``) and the
+    book's look; a figure wider than the column (``FIG_WIDTH``) is scaled down to fit. Returns
+    (fig, axes)."""
+    w, h = width or size * ncols, height or size * nrows
+    if w > FIG_WIDTH:
+        w, h = FIG_WIDTH, h * FIG_WIDTH / w
+    fig, axes = plt.subplots(nrows, ncols, figsize=(w, h), squeeze=False, layout="constrained", **kwargs)
     for ax in axes.flat:
         style(ax)
     return fig, (axes[0, 0] if axes.size == 1 else axes.squeeze())
@@ -109,10 +119,11 @@ def positions(points, ax=None, *, n_parts: int = 3, bins: int = 60, color=None, 
     return style(ax, title)
 
 
-def image_grid(images, ax=None, *, ncols: int | None = None, labels=None, title=None, cmap="gray",
-               vmin: float | None = None, vmax: float | None = None, pad: int = 1):
+def image_grid(images, ax=None, *, ncols: int | None = None, labels=None, row_labels=None, title=None,
+               cmap="gray", vmin: float | None = None, vmax: float | None = None, pad: int = 1):
     """Images (N, H, W) or (N, C, H, W) tiled into one mosaic on ``ax``; ``labels`` go under the columns
-    of a single row. Pixel values are shown as they are (give ``vmin``/``vmax`` for the range)."""
+    of a single row, ``row_labels`` (one per row) to the left of the rows. Pixel values are shown as
+    they are (give ``vmin``/``vmax`` for the range)."""
     imgs = _np(images)
     if imgs.ndim == 4:
         imgs = imgs.transpose(0, 2, 3, 1)  # (N, H, W, C)
@@ -130,14 +141,21 @@ def image_grid(images, ax=None, *, ncols: int | None = None, labels=None, title=
         r, col = divmod(i, ncols)
         canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + col * (w + pad):pad + col * (w + pad) + w] = imgs[i]
     if ax is None:
-        _, ax = subplots(size=1.0)
-        ax.figure.set_size_inches(max(1.0, 0.9 * ncols), max(1.0, 0.9 * nrows))
+        cell = min(0.9, FIG_WIDTH / (ncols + (1.6 if row_labels is not None else 0)))
+        _, ax = subplots(width=max(1.0, cell * ncols + (1.6 if row_labels is not None else 0)),
+                         height=max(0.6, cell * nrows + (0.3 if title else 0)))
     if canvas.ndim == 3:
         canvas = np.clip((canvas - lo) / max(hi - lo, 1e-12), 0, 1)
         ax.imshow(canvas, interpolation="nearest")
     else:
         ax.imshow(canvas, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
-    ax.set_yticks([])
+    if row_labels is not None:
+        if len(row_labels) != nrows:
+            raise ValueError(f"{len(row_labels)} row_labels for {nrows} rows; give one per row")
+        ax.set_yticks([pad + r * (h + pad) + (h - 1) / 2 for r in range(nrows)], row_labels, fontsize=8)
+        ax.tick_params(axis="y", length=0)
+    else:
+        ax.set_yticks([])
     if labels is not None and nrows == 1:
         ax.set_xticks([pad + c * (w + pad) + (w - 1) / 2 for c in range(len(labels))], labels, fontsize=8)
         ax.tick_params(length=0)
@@ -158,17 +176,60 @@ def animate(fig, update, n_frames: int, *, interval: int = 80, dpi: int = 72):
     """
     from IPython.display import HTML
 
-    fig.set_dpi(dpi)  # frames are stored as PNGs in the page: keep them light
+    fig.set_dpi(dpi)  # every frame is stored in the page: keep them light
     anim = animation.FuncAnimation(fig, update, frames=n_frames, interval=interval)
-    with matplotlib.rc_context({"animation.embed_limit": 50}):
+    # JPEG frames are a third of the size of PNG ones for scatter plots, so that a page with
+    # two animations stays well under 3 MB
+    with matplotlib.rc_context({"animation.embed_limit": 20, "animation.frame_format": "jpeg"}):
         html = anim.to_jshtml(default_mode="loop")
     plt.close(fig)
     return HTML(html)
 
 
-def field(model, t: int, ax=None, *, lim: float = SPIRAL_LIM, n: int = 17, color=None, title=None, cond=None):
+def explorer(draw, name: str, values, *, value=None, size: tuple[float, float] = (4.0, 3.6),
+             interval: int = 250):
+    """A one-parameter explorer: ``draw(ax, v)`` draws the picture for the value ``v`` of ``name`` on
+    an empty axes. In Jupyter and Colab it is a slider (``ipywidgets.interact``) over ``values``,
+    starting at the value nearest ``value``; while the static book is built (:func:`difflab.utils.is_book_build`) the
+    same pictures become an animation over ``values``, and no widget is created. Returns what the
+    notebook should display (the animation, or None for the live slider)."""
+    from .utils import is_book_build
+
+    values = list(values)
+    if not values:
+        raise ValueError(f"values for {name!r} is empty; give the values the explorer may take")
+    if is_book_build():
+        fig, ax = subplots(width=size[0], height=size[1])
+
+        def frame(i):
+            ax.clear()
+            style(ax)
+            draw(ax, values[i])
+
+        return animate(fig, frame, len(values), interval=interval)
+    import ipywidgets as widgets
+
+    def show(**kw):
+        fig, ax = subplots(width=size[0], height=size[1])
+        draw(ax, kw[name])
+        plt.show()
+
+    if value is None:
+        start = values[len(values) // 2]
+    elif value in values:
+        start = value
+    else:  # a number between the values (fast mode steps more coarsely): the nearest one
+        start = min(values, key=lambda v: abs(v - value))
+    widgets.interact(show, **{name: widgets.SelectionSlider(options=values, value=start)})
+    return None
+
+
+def field(model, t: int, ax=None, *, lim: float = SPIRAL_LIM, n: int = 17, color=None, title=None, cond=None,
+          key: str | None = "length", vmax: float | None = None):
     """The vector field -eps(x, t) of a 2-D denoiser on an n x n grid: the direction a reverse step
-    moves each point. Arrows are normalised to equal length; their colour shows the magnitude."""
+    moves each point. Arrows are normalised to equal length; their colour shows the magnitude, on a
+    scale from 0 to ``vmax`` (default: this field's largest), explained by a colour key labelled
+    ``key`` beside the axes (None: no key, e.g. for all but the last panel of a row that shares ``vmax``)."""
     ax = _ax(ax)
     g = torch.linspace(-lim, lim, n)
     xx, yy = torch.meshgrid(g, g, indexing="xy")
@@ -179,16 +240,23 @@ def field(model, t: int, ax=None, *, lim: float = SPIRAL_LIM, n: int = 17, color
     v = -_np(eps)
     norm = np.linalg.norm(v, axis=1, keepdims=True) + 1e-12
     u = v / norm
-    ax.quiver(_np(pts)[:, 0], _np(pts)[:, 1], u[:, 0], u[:, 1], norm[:, 0] if color is None else None,
-              color=color, cmap="viridis", angles="xy", scale_units="xy", scale=n / (1.6 * lim), width=0.006)
+    args = (_np(pts)[:, 0], _np(pts)[:, 1], u[:, 0], u[:, 1])
+    kw = dict(angles="xy", scale_units="xy", scale=n / (1.6 * lim), width=0.006)
+    if color is not None:
+        ax.quiver(*args, color=color, **kw)
+    else:
+        q = ax.quiver(*args, norm[:, 0], cmap="viridis", clim=(0, vmax or float(norm.max())), **kw)
+        if key:
+            ax.figure.colorbar(q, ax=ax, shrink=0.8, label=key, pad=0.02)
     return style(ax, title, lim=lim, equal=True)
 
 
 def heatmap(matrix, ax=None, *, title=None, xlabel=None, ylabel=None, xticklabels=None, yticklabels=None,
             cmap="viridis", vmin: float | None = None, vmax: float | None = None, colorbar: bool = True,
-            annotate: bool = False, fmt: str = "{:.2f}"):
+            annotate: bool = False, fmt: str = "{:.2f}", text=None):
     """A matrix (R, C) as coloured cells, row 0 at the top (e.g. CLIP's similarity matrix:
-    images down, captions across). ``annotate`` writes each value in its cell."""
+    images down, captions across). ``annotate`` writes each value in its cell; ``text`` (R, C)
+    strings are written instead when given (e.g. the unclipped values of a clipped matrix)."""
     m = _np(matrix)
     if m.ndim != 2:
         raise ValueError(f"matrix has shape {m.shape}; expected (rows, columns)")
@@ -204,11 +272,12 @@ def heatmap(matrix, ax=None, *, title=None, xlabel=None, ylabel=None, xticklabel
             axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     if xticklabels is not None:
         plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
-    if annotate:
+    if annotate or text is not None:
         for (i, j), v in np.ndenumerate(m):
             r, g, b, _ = im.cmap(im.norm(v))
             light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5  # dark text on light cells
-            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="k" if light else "w")
+            label = fmt.format(v) if text is None else text[i][j]
+            ax.text(j, i, label, ha="center", va="center", fontsize=7, color="k" if light else "w")
     ax.grid(False)
     ax.set_xlabel(xlabel or "")
     ax.set_ylabel(ylabel or "")
@@ -218,13 +287,15 @@ def heatmap(matrix, ax=None, *, title=None, xlabel=None, ylabel=None, xticklabel
 
 
 def captioned(images, captions, *, ncols: int = 6, size: float = 1.6, title=None, wrap: int = 22):
-    """Images (N, 3, H, W) in [0, 1], each with its caption (wrapped) under it; returns the axes (rows, cols)."""
+    """Images (N, 3, H, W) in [0, 1], each with its caption (wrapped) over it; returns the axes (rows,
+    cols). The grid is at most ``FIG_WIDTH`` wide, so keep ``ncols`` small enough for the captions."""
     import textwrap
 
     imgs = _np(images)
     if imgs.ndim != 4 or len(imgs) != len(captions):
         raise ValueError(f"images has shape {imgs.shape} and there are {len(captions)} captions; "
                          f"expected (N, C, H, W) and N captions")
+    size = min(size, FIG_WIDTH / ncols)
     nrows = -(-len(imgs) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.45) * nrows), squeeze=False,
                              layout="constrained")
@@ -232,7 +303,7 @@ def captioned(images, captions, *, ncols: int = 6, size: float = 1.6, title=None
         ax.axis("off")
     for ax, img, text in zip(axes.flat, imgs, captions):
         ax.imshow(np.clip(img.transpose(1, 2, 0), 0, 1), interpolation="nearest")
-        ax.set_title(textwrap.fill(text, wrap), fontsize=7)
+        ax.set_title(textwrap.fill(text, wrap), fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     return axes

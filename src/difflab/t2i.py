@@ -144,10 +144,12 @@ def load_t2i(path=T2I_CHECKPOINT, recipe: dict = T2I_RECIPE) -> EpsFromV:
 
 @torch.no_grad()
 def text_to_image(prompt: str | list[str], negative: str | None = None, *, scale: float = 3.0, steps: int = 25,
-                  n: int = 1, seed: int = 0, model=None, clip=None) -> torch.Tensor:
+                  n: int = 1, seed: int = 0, model=None, clip=None, callback=None) -> torch.Tensor:
     """Images (n * len(prompts), 3, 32, 32) in [0, 1] for ``prompt`` with classifier-free guidance.
 
     ``negative``: a prompt whose embedding replaces the unconditional prediction (Chapter 7).
+    ``callback(i, t, x, x0_hat)`` sees every DDIM step (in the model's [-1, 1] pixel range), e.g.
+    to watch an image appear.
     Words CLIP's tokenizer never saw map to its unknown-word token; they still give an embedding,
     so an unknown word is not an error, but it carries no meaning the model learned.
     """
@@ -174,5 +176,5 @@ def text_to_image(prompt: str | list[str], negative: str | None = None, *, scale
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(cond.shape[0], 3, 32, 32, generator=gen).to(dev)
     ts = spaced_timesteps(len(model.alphas_cumprod), steps)
-    x0 = ddim_sample(cfg(model, cond, scale, negative=neg), x, ts, model.alphas_cumprod)
+    x0 = ddim_sample(cfg(model, cond, scale, negative=neg), x, ts, model.alphas_cumprod, callback=callback)
     return ((x0 + 1) / 2).clamp(0, 1).cpu()

@@ -11,11 +11,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from .data.shapes import ATTRIBUTES, N_COMBOS, Attributes, class_prompts, combo_attributes, combo_index, \
     describe, make_shapes, render, split_combos
 from .models.clip import CLIP, clip_loss, top1_retrieval, zero_shot_classify
+from .utils import progress as progress_bar
 from .utils import seed_everything
 
 
@@ -70,7 +70,7 @@ def train_clip(model: CLIP, cfg: TrainConfig, *, state_path=None, save_every: in
         history, start = state["history"], state["step"]
     end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
     model.train()
-    bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc="training CLIP", disable=not progress)
+    bar = progress_bar(range(start, end), total=end - start, desc="training CLIP", disable=not progress)
     for step in bar:
         images, captions, _ = training_batch(step, cfg)
         for group in opt.param_groups:
@@ -81,7 +81,7 @@ def train_clip(model: CLIP, cfg: TrainConfig, *, state_path=None, save_every: in
         opt.step()
         history["loss"].append(loss.item())
         history["logit_scale"].append(model.scale().item())
-        bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{history['logit_scale'][-1]:.1f}", refresh=False)
+        bar.set_postfix_str(f"loss {loss.item():.3f}, scale {history['logit_scale'][-1]:.1f}", refresh=False)
         if state_path is not None and ((step + 1) % save_every == 0 or step + 1 == end):
             _save_state(state_path, model, opt, step + 1, history, cfg)
     model.eval()

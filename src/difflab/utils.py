@@ -23,17 +23,22 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+def _env_flag(name: str, allowed: str) -> bool:
+    """An on/off environment variable: unset, 0/false/no/off or 1/true/yes/on; else a clear error."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name}={value!r} is not understood; use {allowed}")
+
+
 def is_fast() -> bool:
     """True when ``DIFFLAB_FAST`` is set to 1/true/yes (the tests and CI set it).
 
     Fast mode shrinks training and sample sizes so every cell and check still runs.
     """
-    value = os.environ.get("DIFFLAB_FAST", "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    if value in ("1", "true", "yes", "on"):
-        return True
-    raise ValueError(f"DIFFLAB_FAST={value!r} is not understood; use 1 (fast mode) or 0 (default mode)")
+    return _env_flag("DIFFLAB_FAST", "1 (fast mode) or 0 (default mode)")
 
 
 def pick(default, fast):
@@ -81,12 +86,42 @@ def timer(label: str = "took"):
     print(f"{label}: {time.perf_counter() - start:.1f} s")
 
 
+def is_book_build() -> bool:
+    """True when ``DIFFLAB_BOOK`` is set to 1: the static online book is being built (the README's
+    build command sets it). Progress bars then print one summary line instead of updating, and
+    explorers show a still or an animation instead of live widgets: a page cannot run Python."""
+    return _env_flag("DIFFLAB_BOOK", "1 (building the book) or 0")
+
+
+class _Summary:
+    """The stand-in for a progress bar in the built book: iterates, then prints one line."""
+
+    def __init__(self, iterable, total, desc, disable):
+        self.iterable, self.desc, self.disable = iterable, desc, disable
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.postfix = ""
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True):
+        self.postfix = s
+
+    def __iter__(self):
+        n = 0
+        for item in self.iterable:
+            n += 1
+            yield item
+        if not self.disable:
+            print(f"{self.desc}: {n}" + (f" of {self.total}" if self.total and self.total != n else "")
+                  + " done" + (f", {self.postfix}" if self.postfix else ""))
+
+
 def progress(iterable=None, *, total: int | None = None, desc: str = "", disable: bool = False):
-    """A text progress bar (tqdm) that updates in place in Jupyter and Colab and stays short in the
-    static online book, where each update becomes a line: it refreshes at most every 2 seconds."""
+    """A text progress bar (tqdm) that updates in place in Jupyter, Colab and a terminal. While
+    the static book is built (:func:`is_book_build`) it prints one summary line at the end instead."""
     import sys
 
     from tqdm.std import tqdm
 
+    if is_book_build():
+        return _Summary(iterable, total, desc, disable)
     return tqdm(iterable, total=total, desc=desc, file=sys.stdout, mininterval=2.0, ncols=90, disable=disable,
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")

@@ -1,0 +1,130 @@
+"""Check the built book in a real browser, as a reader meets it.
+
+    python scripts/check_site.py                    # checks _build/html
+    python scripts/check_site.py _build/html --screenshots shots/ --widths 1280 400
+
+Builds nothing: it serves the built HTML on 127.0.0.1, loads every page in headless Chromium
+(Debian's ``chromium`` package; the ``playwright`` Python package drives it) and fails if a page
+
+- raises a JavaScript error,
+- shows an image that does not load (an image of the book itself; the Colab badge and MathJax
+  come from the internet, which this check blocks, as an offline reader's browser would),
+- weighs more than 3 MB (the page's own HTML and images; the theme's scripts, fonts and styles
+  under ``_static/`` are shared by every page and loaded once, so they are not counted), or
+- shows a figure at less than 85% of its own width (a figure wider than the text column).
+
+It prints one line per page and a summary, and exits 1 if anything failed. With
+``--screenshots`` it also saves a full-page PNG of every page at each of ``--widths``.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import sys
+import threading
+from pathlib import Path
+
+MAX_BYTES = 3_000_000
+MIN_SHOWN = 0.85
+SKIP = {"genindex.html", "search.html"}
+
+
+def pages(root: Path) -> list[Path]:
+    """Every page of the book: the HTML files outside Sphinx's own folders."""
+    return sorted(p for p in root.rglob("*.html")
+                  if not any(part.startswith("_") for part in p.relative_to(root).parts) and p.name not in SKIP)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # one line per page is enough
+        pass
+
+
+def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+FIGURES_JS = """() => Array.from(document.images).map(img => {
+    const r = img.getBoundingClientRect();
+    return {src: img.currentSrc || img.src, complete: img.complete, natural: img.naturalWidth,
+            shown: r.width, visible: r.width > 0 && r.height > 0 && img.offsetParent !== null};
+})"""
+
+
+def check_page(page, url: str, base: str) -> tuple[list[str], int]:
+    """Load one page; return (problems, bytes of the page's own HTML and images)."""
+    problems, loaded = [], []
+    page.on("pageerror", lambda exc: problems.append(f"JavaScript error: {exc}"))
+    page.on("response", lambda resp: loaded.append(resp)
+            if resp.url.startswith(base) and "/_static/" not in resp.url else None)
+    page.goto(url, wait_until="load")
+    page.wait_for_timeout(300)
+    size = 0
+    for resp in loaded:
+        try:
+            size += len(resp.body())
+        except Exception:  # a redirect or an aborted request has no body
+            pass
+        if resp.status >= 400:
+            problems.append(f"{resp.status} for {resp.url[len(base):]}")
+    if size > MAX_BYTES:
+        problems.append(f"page weighs {size / 1e6:.1f} MB (at most {MAX_BYTES / 1e6:.0f} MB)")
+    for img in page.evaluate(FIGURES_JS):
+        if not img["src"].startswith(base):
+            continue  # from the internet (the Colab badge): blocked here on purpose
+        if img["complete"] and img["natural"] == 0:
+            problems.append(f"image does not load: {img['src'][len(base):]}")
+        elif img["visible"] and img["natural"] >= 200 and img["shown"] < MIN_SHOWN * img["natural"]:
+            problems.append(f"figure shown at {img['shown'] / img['natural']:.0%} of its width "
+                            f"({img['natural']} px): {img['src'][len(base):][:60]}")
+    return problems, size
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("root", nargs="?", default="_build/html", type=Path)
+    ap.add_argument("--screenshots", type=Path, help="save a full-page PNG of every page here")
+    ap.add_argument("--widths", type=int, nargs="+", default=[1280], help="viewport widths for screenshots")
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    args = ap.parse_args(argv)
+    if not (args.root / "index.html").exists():
+        print(f"{args.root} holds no built book (no index.html); build it first (README, command 1)")
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    server, base = serve(args.root)
+    failed = 0
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu"])
+        for path in pages(args.root):
+            rel = path.relative_to(args.root).as_posix()
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
+                          else route.abort())
+            page = context.new_page()
+            problems, size = check_page(page, f"{base}/{rel}", base)
+            print(f"{'FAIL' if problems else 'ok  '} {rel} ({size / 1e6:.2f} MB)")
+            for p in problems:
+                print(f"       {p}")
+            failed += bool(problems)
+            if args.screenshots:
+                args.screenshots.mkdir(parents=True, exist_ok=True)
+                for width in args.widths:
+                    page.set_viewport_size({"width": width, "height": 900})
+                    page.wait_for_timeout(200)
+                    page.screenshot(path=str(args.screenshots / f"{rel.replace('/', '_')[:-5]}_{width}.png"),
+                                    full_page=True)
+            context.close()
+        browser.close()
+    server.shutdown()
+    n = len(pages(args.root))
+    print(f"{n - failed} of {n} pages passed" + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

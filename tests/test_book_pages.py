@@ -1,0 +1,56 @@
+"""The chapters as a reader meets them: code that fits the column, formatted; every figure with
+real alt text; no stored widget state; check cells that say what they checked."""
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+CHAPTERS = sorted((ROOT / "book").glob("ch*.ipynb"))
+SHOWS_A_FIGURE = re.compile(r"plt\.show\(\)|plot\.animate\(|plot\.explorer\(")
+
+
+def _code_cells(path):
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_code_lines_fit_the_column(path):
+    long = [(i, line) for i, c in enumerate(_code_cells(path)) for line in "".join(c["source"]).splitlines()
+            if len(line) > 88]
+    assert long == [], f"{path.name}: code lines over 88 characters: {long[:3]}"
+
+
+def test_chapters_are_formatted():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    out = subprocess.run([ruff, "format", "--check", "--line-length", "88", *map(str, CHAPTERS)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, f"run `ruff format --line-length 88 book/`:\n{out.stdout}{out.stderr}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_figure_has_alt_text(path):
+    for i, cell in enumerate(_code_cells(path)):
+        if SHOWS_A_FIGURE.search("".join(cell["source"])):
+            alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
+            assert len(alt) >= 40 and not alt.endswith((".png", ".jpg")), (
+                f"{path.name}, code cell {i}: a figure without real alt text ({alt!r}); set "
+                f"metadata mystnb.image.alt to a sentence saying what it shows")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_no_widget_state_is_stored(path):
+    assert "widgets" not in json.loads(path.read_text())["metadata"], f"{path.name} stores widget state"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_check_cell_says_what_it_checked(path):
+    for i, cell in enumerate(_code_cells(path)):
+        src = "".join(cell["source"])
+        if re.search(r"(?m)^assert ", src) and "hide-cell" not in cell["metadata"].get("tags", []):
+            assert "check:" in src, f"{path.name}, code cell {i}: an assert without a 'check: ...' line"
