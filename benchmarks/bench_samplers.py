@@ -26,7 +26,6 @@ refresh them.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 import types
@@ -35,12 +34,10 @@ import torch
 
 from difflab import seed_everything
 from difflab.data import make_spiral
-from difflab.metrics import w2_ratio
+from difflab.metrics import SEEDS, median_w2_ratio
 from difflab.recipes import SPIRAL_DDPM, load_spiral_denoiser, spiral_schedule, train_spiral_denoiser
-from difflab.samplers import (SPACINGS, ddim_sample, dpm_solver_2m_sample, dpm_solver_2m_sde_sample, heun_sample,
-                              spaced_timesteps)
+from difflab.samplers import SAMPLERS, SPACINGS, spaced_timesteps
 
-SEEDS = (0, 1, 2)
 N = 2000
 
 
@@ -60,25 +57,17 @@ def ours(model, abar, nfe: int, sampler: str, spacing: str):
     T = len(abar)
     steps = (nfe + 1) // 2 if sampler == "heun" else nfe  # Heun: 2 NFE per step but the last
     ts = spaced_timesteps(T, steps, spacing, alphas_cumprod=abar)
-    rs, secs, counted = [], [], Counted(model)
-    for seed in SEEDS:
-        g = torch.Generator().manual_seed(seed)
-        x = torch.randn(N, 2, generator=g)
+    secs, counted = [], Counted(model)
+
+    def run(x, g):
         counted.calls = 0
         t0 = time.perf_counter()
-        if sampler == "ddim":
-            out = ddim_sample(counted, x, ts, abar)
-        elif sampler == "ddpm":
-            out = ddim_sample(counted, x, ts, abar, eta=1.0, generator=g)
-        elif sampler == "dpm++2m":
-            out = dpm_solver_2m_sample(counted, x, ts, abar)
-        elif sampler == "dpm++2m-sde":
-            out = dpm_solver_2m_sde_sample(counted, x, ts, abar, generator=g)
-        else:
-            out = heun_sample(counted, x, ts, abar)
+        out = SAMPLERS[sampler](counted, x, ts, abar, generator=g)
         secs.append(time.perf_counter() - t0)
-        rs.append(w2_ratio(out, seed))
-    return statistics.median(rs), rs, counted.calls, min(secs)
+        return out
+
+    r, rs, _ = median_w2_ratio(run, N, seeds=SEEDS)
+    return r, rs, counted.calls, min(secs)
 
 
 def _no_op_attribute(attr: str):
@@ -118,17 +107,18 @@ def train_smalldiffusion(sd, data: torch.Tensor, seconds: float):
 
 
 def theirs(sd, model, schedule, nfe: int, gam: float, mu: float):
-    rs, secs = [], []
-    for seed in SEEDS:
-        g = torch.Generator().manual_seed(seed)
-        sigmas = schedule.sample_sigmas(nfe)
-        xt = torch.randn(N, 2, generator=g) * sigmas[0]
-        torch.manual_seed(seed)  # smalldiffusion draws its own noise (mu > 0) from the global generator
+    secs = []
+    sigmas = schedule.sample_sigmas(nfe)
+
+    def run(x, g):
+        torch.manual_seed(g.initial_seed())  # smalldiffusion draws its own noise (mu > 0) from the global generator
         t0 = time.perf_counter()
-        *_, x0 = sd.samples(model, sigmas, gam=gam, mu=mu, xt=xt, batchsize=N)
+        *_, x0 = sd.samples(model, sigmas, gam=gam, mu=mu, xt=x * sigmas[0], batchsize=N)
         secs.append(time.perf_counter() - t0)
-        rs.append(w2_ratio(x0, seed))
-    return statistics.median(rs), rs, len(sigmas) - 1, min(secs)
+        return x0
+
+    r, rs, _ = median_w2_ratio(run, N, seeds=SEEDS)
+    return r, rs, len(sigmas) - 1, min(secs)
 
 
 def main():
@@ -143,7 +133,7 @@ def main():
     model, abar = load_spiral_denoiser(), spiral_schedule()
     lines += ["| library | sampler | spacing | NFE | r (median) | r per seed | s / batch |", "|---|---|---|---|---|---|---|"]
     for nfe in (10, 20, 50):
-        for sampler in ("ddpm", "ddim", "heun", "dpm++2m", "dpm++2m-sde"):
+        for sampler in SAMPLERS:
             for spacing in SPACINGS:
                 r, rs, used, s = ours(model, abar, nfe, sampler, spacing)
                 row = f"| difflab | {sampler} | {spacing} | {used} | {r:.2f} | {', '.join(f'{v:.2f}' for v in rs)} | {s:.2f} |"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from difflab.recipes import (CHECKPOINTS, SPIRAL_COND, SPIRAL_DDPM, save_model, train_cond_denoiser,
-                             train_spiral_denoiser)
+from difflab.recipes import CHECKPOINTS, SPIRAL_COND, SPIRAL_DDPM, train_cond_denoiser, train_spiral_denoiser
+from difflab.saving import save_model
 
 MODELS = {  # name: (recipe, training function, file name)
     "ddpm": (SPIRAL_DDPM, train_spiral_denoiser, "spiral_ddpm.safetensors"),
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     out = args.out or CHECKPOINTS / name
     torch.set_num_threads(1)  # fastest for this small network, and the same numbers run after run
     out.parent.mkdir(parents=True, exist_ok=True)
-    resume = out.with_suffix(".resume.pt")
+    resume = Path(f"{out}.state.pt")  # the resumable state (ignored by git)
     start = time.perf_counter()
     model, history = train_fn(recipe, checkpoint=resume)
     save_model(model, out, recipe)

@@ -25,15 +25,16 @@ import time
 
 import torch
 
+from difflab.recipes import changed
 from difflab.t2i import T2I_CHECKPOINT, T2I_RECIPE, train_t2i
 from difflab.training import rank_and_world
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=T2I_RECIPE["steps"])
-    p.add_argument("--batch-size", type=int, default=T2I_RECIPE["batch_size"], help="global batch size")
-    p.add_argument("--n-images", type=int, default=T2I_RECIPE["n_images"], help="size of the training set")
+    p.add_argument("--steps", type=int, default=T2I_RECIPE["train"]["steps"])
+    p.add_argument("--batch-size", type=int, default=T2I_RECIPE["train"]["batch_size"], help="global batch size")
+    p.add_argument("--n-images", type=int, default=T2I_RECIPE["data"]["n_images"], help="size of the training set")
     p.add_argument("--out", default=str(T2I_CHECKPOINT))
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
@@ -41,7 +42,7 @@ def main():
                    help="measure adherence on the never-seen prompts every this many steps, into the file's "
                         "training log (0: no log)")
     a = p.parse_args()
-    recipe = dict(T2I_RECIPE, steps=a.steps, batch_size=a.batch_size, n_images=a.n_images)
+    recipe = changed(T2I_RECIPE, train={"steps": a.steps, "batch_size": a.batch_size}, data={"n_images": a.n_images})
 
     world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun
     device = torch.device("cpu")

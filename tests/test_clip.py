@@ -6,9 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from difflab.data import make_shapes
-from difflab.models.clip import CHECKPOINT, CLIP, CLIPConfig, clip_loss, load_clip, read_metadata, save_clip, \
-    top1_retrieval
-from difflab.train_clip import TrainConfig, evaluate_clip, hard_batch, new_clip, train_clip, training_batch
+from difflab.models.clip import CLIP, CLIPConfig, clip_loss, top1_retrieval
+from difflab.recipes import CLIP_CHECKPOINT as CHECKPOINT
+from difflab.recipes import CLIP_RECIPE, load_clip
+from difflab.saving import read_recipe, read_training_log, save_model
+from difflab.train_clip import clip_run, evaluate_clip, hard_batch, new_clip, train_clip, training_batch
+from difflab.training import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -92,41 +95,42 @@ def test_empty_caption_is_a_clear_error(model):
 
 def test_save_load_round_trip_and_mismatched_file(tmp_path, model):
     path = tmp_path / "m.safetensors"
-    save_clip(model, path, {"note": "test"})
+    save_model(model, path, {"note": "test"})
     again = load_clip(path)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
-    assert read_metadata(path)["note"] == "test"
+    assert read_recipe(path) == {"note": "test"}
     other = CLIP(CLIPConfig(image_hidden=128))
-    save_clip(other, path)
-    with pytest.raises(ValueError, match="does not match the CLIP model.*image_encoder"):
-        load_clip(path, cfg=CLIPConfig())
-    from safetensors.torch import save_file
-    save_file({"weight": torch.zeros(3)}, str(tmp_path / "x.safetensors"))
-    with pytest.raises(ValueError, match="does not match the CLIP model"):
-        load_clip(tmp_path / "x.safetensors", cfg=CLIPConfig())
-    with pytest.raises(FileNotFoundError, match="is not a file"):
+    save_model(other, path, {})
+    assert load_clip(path).config.image_hidden == 128  # the file rebuilds its own model
+    from safetensors.torch import load_file, save_file
+    state = load_file(str(path))
+    state["logit_scale"] = torch.zeros(3)
+    save_file(state, str(tmp_path / "x.safetensors"), metadata={"model": "CLIP", "config": "{}", "recipe": "{}"})
+    with pytest.raises(ValueError, match="does not match its CLIP"):
+        load_clip(tmp_path / "x.safetensors")
+    with pytest.raises(FileNotFoundError, match="make it with scripts/train_clip.py"):
         load_clip(tmp_path / "missing.safetensors")
 
 
 def test_training_is_seeded_and_resumes_exactly(tmp_path):
-    cfg = TrainConfig(steps=6, batch_size=16, warmup=2)
+    cfg = clip_run(steps=6, batch_size=16, warmup=2)
     straight = new_clip(cfg)
     h1 = train_clip(straight, cfg, progress=False)
     state = tmp_path / "state.pt"
     resumed = new_clip(cfg)
-    train_clip(resumed, cfg, state_path=state, stop_at=3, progress=False)
+    train_clip(resumed, cfg, checkpoint=state, stop_at=3, progress=False)
     resumed = new_clip(cfg)  # a fresh process: the state file carries everything
-    h2 = train_clip(resumed, cfg, state_path=state, progress=False)
+    h2 = train_clip(resumed, cfg, checkpoint=state, progress=False)
     assert h1["loss"] == pytest.approx(h2["loss"], rel=1e-5)
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6)
-    with pytest.raises(ValueError, match="was written with"):
-        train_clip(new_clip(cfg), TrainConfig(steps=7, batch_size=16), state_path=state, progress=False)
+    with pytest.raises(ValueError, match="was made with config"):
+        train_clip(new_clip(cfg), clip_run(steps=7, batch_size=16), checkpoint=state, progress=False)
 
 
 def test_training_batches_come_from_the_training_split():
     from difflab.data.shapes import is_heldout
-    assert not is_heldout(training_batch(0, TrainConfig()).attributes).any()
+    assert not is_heldout(training_batch(0, clip_run()).attributes).any()
 
 
 # --- the checkpoint that ships with the book ------------------------------------------------------
@@ -139,19 +143,16 @@ def shipped():
 
 def test_shipped_checkpoint_is_small_and_records_its_recipe():
     assert CHECKPOINT.stat().st_size < 4e6, f"{CHECKPOINT.stat().st_size / 1e6:.1f} MB"
-    meta = read_metadata()
-    assert meta["recipe"] == {k: v for k, v in TrainConfig().__dict__.items()}, "the recipe in code has changed"
-    assert meta["seed"] == TrainConfig().seed and meta["script"] == "scripts/train_clip.py"
-    side = json.loads(CHECKPOINT.with_suffix(".json").read_text())
-    assert side["recipe"] == meta["recipe"] and side["metrics"] == meta["metrics"]
+    assert read_recipe(CHECKPOINT) == json.loads(json.dumps(CLIP_RECIPE)), "the recipe in code has changed"
+    assert read_training_log(CHECKPOINT)["script"] == "scripts/train_clip.py"
 
 
 def test_shipped_checkpoint_matches_its_recipe():
     # The recipe, rerun for its first 20 steps, gives the losses the checkpoint recorded.
-    meta = read_metadata()
-    cfg = TrainConfig(**meta["recipe"])
-    losses = train_clip(new_clip(cfg), cfg, stop_at=len(meta["first_losses"]), progress=False)["loss"]
-    assert losses == pytest.approx(meta["first_losses"], rel=2e-3)
+    log, run = read_training_log(CHECKPOINT), read_recipe(CHECKPOINT)["train"]
+    cfg = TrainConfig(**{**run, "betas": tuple(run["betas"])})
+    losses = train_clip(new_clip(cfg), cfg, stop_at=len(log["first_losses"]), progress=False)["loss"]
+    assert losses == pytest.approx(log["first_losses"], rel=2e-3)
 
 
 def test_shipped_checkpoint_meets_the_targets(shipped):

@@ -7,8 +7,8 @@ import torch
 from difflab.samplers import (ddim_invert, ddim_sample, ddim_sigma, ddim_step,
                               ddpm_step, dpm_solver_2m_sample, dpm_solver_2m_sde_sample,
                               dpm_solver_2m_weights, heun_sample, log_snr,
-                              spaced_timesteps, ve_sigma)
-from difflab.schedules import alphas_cumprod, linear_betas
+                              spaced_timesteps)
+from difflab.schedules import alphas_cumprod, linear_betas, sigma_from_abar
 
 T = 1000
 
@@ -141,18 +141,18 @@ def test_one_ddim_step_is_one_euler_step_of_the_ode():
         assert err < 1e-6, f"t={t}->{prev}: {err:.2e}"
 
 
-def test_ve_sigma_and_log_snr():
+def test_sigma_from_abar_and_log_snr():
     # sigma^2 = (1 - abar) / abar (DDIM Sec. 4.3) and
     # lambda = log(sqrt(abar) / sqrt(1 - abar)) = -log sigma (DPM-Solver++, Algorithm 2)
     abar = alphas_cumprod(linear_betas())
-    sig, lam = ve_sigma(abar), log_snr(abar)
+    sig, lam = sigma_from_abar(abar), log_snr(abar)
     assert torch.allclose(sig**2 * abar, 1 - abar, rtol=1e-12, atol=0)
     closed = abar.sqrt().log() - (1 - abar).sqrt().log()
     assert torch.allclose(lam, closed, rtol=0, atol=1e-12)
     assert torch.allclose(lam, -sig.log(), rtol=0, atol=1e-12)
     assert (sig[1:] > sig[:-1]).all() and (lam[1:] < lam[:-1]).all()
     one = torch.ones((), dtype=torch.float64)
-    assert ve_sigma(one) == 0 and log_snr(one) == float("inf")
+    assert sigma_from_abar(one) == 0 and log_snr(one) == float("inf")
 
 
 def test_dpm_solver_2m_weights_follow_algorithm_2():

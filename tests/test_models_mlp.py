@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from difflab.models.mlp import MLPConfig, MLPDenoiser, make_mlp, timestep_embedding
+from difflab.models.mlp import MLPConfig, MLPDenoiser, timestep_embedding
 
 
 def test_shapes_and_time_embedding():
-    m = make_mlp(hidden=32, depth=2)
+    m = MLPDenoiser(MLPConfig(hidden=32, depth=2))
     x, t = torch.randn(7, 2), torch.randint(0, 1000, (7,))
     assert m(x, t).shape == (7, 2)
     e = timestep_embedding(torch.tensor([0, 5]), 16)
@@ -27,6 +27,6 @@ def test_bad_conditions_are_named():
     with pytest.raises(ValueError, match=r"cond has shape \(3,\)"):
         m(x, t, torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="n_classes=0"):
-        make_mlp(hidden=8)(x, t, torch.zeros(4, dtype=torch.long))
+        MLPDenoiser(MLPConfig(hidden=8))(x, t, torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="hidden=0"):
-        make_mlp(hidden=0)
+        MLPDenoiser(MLPConfig(hidden=0))

@@ -6,7 +6,8 @@ import torch
 from safetensors import safe_open
 
 from difflab.metrics import w2_ratio
-from difflab.recipes import CHECKPOINTS, SPIRAL_COND, SPIRAL_DDPM, load_model, load_spiral_denoiser, save_model, spiral_schedule
+from difflab.recipes import CHECKPOINTS, SPIRAL_COND, SPIRAL_DDPM, load_spiral_denoiser, spiral_schedule
+from difflab.saving import load_model, read_recipe, save_model
 from difflab.models.mlp import MLPConfig, MLPDenoiser
 from difflab.samplers import ddpm_sample
 
@@ -33,9 +34,17 @@ def test_loader_rejects_other_recipes_and_shapes(tmp_path):
     path = tmp_path / "m.safetensors"
     save_model(small, path, {"x": 1})
     with pytest.raises(ValueError, match="was made with recipe"):
-        load_model(small, path, {"x": 2})
-    with pytest.raises(ValueError, match="does not match the model"):
-        load_model(MLPDenoiser(MLPConfig(hidden=16, depth=1)), path, {"x": 1})
+        load_model(path, {"x": 2})
+    again = load_model(path, {"x": 1})  # rebuilt from the file alone: class, config, weights
+    assert isinstance(again, MLPDenoiser) and again.config == small.config and read_recipe(path) == {"x": 1}
+    assert all(torch.equal(a, b) for a, b in zip(small.state_dict().values(), again.state_dict().values()))
+    from safetensors.torch import load_file, save_file
+
+    save_file(load_file(str(path)), str(tmp_path / "old.safetensors"), metadata={"recipe": "{}"})
+    with pytest.raises(ValueError, match="stores no model class and config"):
+        load_model(tmp_path / "old.safetensors")
+    with pytest.raises(ValueError, match="a checkpoint holds one of"):
+        save_model(torch.nn.Linear(2, 2), path, {})
     with pytest.raises(FileNotFoundError, match="make it with scripts/train_spiral.py"):
         load_spiral_denoiser(path=tmp_path / "missing.safetensors")
 
@@ -72,7 +81,7 @@ def test_build_gives_the_initial_weights_training_starts_from_and_leaves_the_rng
 
 
 def test_a_checkpoint_without_a_training_log_says_so():
-    from difflab.recipes import read_training_log
+    from difflab.saving import read_training_log
 
     with pytest.raises(ValueError, match="has no training log"):
         read_training_log(CHECKPOINTS / "spiral_ddpm.safetensors")

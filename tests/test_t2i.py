@@ -8,9 +8,9 @@ import torch
 from difflab.data.shapes import make_shapes
 from difflab.guidance import cfg
 from difflab.metrics import clip_score, read_attributes
-from difflab.models.clip import load_clip
+from difflab.recipes import changed, load_clip
 from difflab.models.unet import TextUNet, UNetConfig, eps_from_v, v_loss, v_target
-from difflab.recipes import save_model
+from difflab.saving import read_training_log, save_model
 from difflab.t2i import T2I_CHECKPOINT, T2I_RECIPE, build_t2i, load_t2i, text_to_image, train_t2i
 
 
@@ -22,7 +22,7 @@ def clip():
 @pytest.fixture(scope="module")
 def small():
     torch.manual_seed(0)
-    return build_t2i(dict(T2I_RECIPE, channels=[8, 16, 16], emb_dim=16)).eval()
+    return build_t2i(changed(T2I_RECIPE, model={"channels": [8, 16, 16], "emb_dim": 16})).eval()
 
 
 def test_unet_shapes_and_null_condition():
@@ -103,7 +103,7 @@ def test_text_to_image_shapes_and_bad_input(small, clip):
 
 def test_checkpoint_of_another_recipe_is_refused(tmp_path, small):
     path = tmp_path / "other.safetensors"
-    recipe = dict(T2I_RECIPE, channels=[8, 16, 16], emb_dim=16)
+    recipe = changed(T2I_RECIPE, model={"channels": [8, 16, 16], "emb_dim": 16})
     save_model(small.net, path, recipe)
     with pytest.raises(ValueError, match="was made with recipe"):
         load_t2i(path)  # the shipped recipe differs
@@ -113,10 +113,11 @@ def test_checkpoint_of_another_recipe_is_refused(tmp_path, small):
 
 
 def test_training_loss_falls_and_resumes(tmp_path):
-    recipe = dict(T2I_RECIPE, channels=[8, 16, 16], emb_dim=16, steps=30, batch_size=16, ema=0.0)
+    recipe = changed(T2I_RECIPE, model={"channels": [8, 16, 16], "emb_dim": 16},
+                     train={"steps": 30, "batch_size": 16, "ema": 0.0})
     data = (torch.rand(64, 3, 32, 32) * 2 - 1, torch.randn(64, 512))
     out = tmp_path / "t.safetensors"
-    _, h = train_t2i(dict(recipe, steps=15), out=out, checkpoint_every=5, data=data)
+    _, h = train_t2i(changed(recipe, train={"steps": 15}), out=out, checkpoint_every=5, data=data)
     _, h2 = train_t2i(recipe, out=tmp_path / "u.safetensors", checkpoint_every=5, data=data)
     assert len(h) == 15 and len(h2) == 30
     assert sum(h2[-5:]) / 5 < sum(h2[:5]) / 5, (h2[:5], h2[-5:])
@@ -148,16 +149,17 @@ def test_training_script_runs_under_torchrun_with_two_processes(tmp_path):
     state = torch.load(f"{out}.state.pt", weights_only=True)
     assert state["step"] == 4 and len(state["history"]) == 4 and len(state["generators"]) == 2
     assert all(math.isfinite(v) for v in state["history"])
-    assert isinstance(load_t2i(out, dict(T2I_RECIPE, steps=4, batch_size=8, n_images=64)), torch.nn.Module)
+    recipe = changed(T2I_RECIPE, train={"steps": 4, "batch_size": 8}, data={"n_images": 64})
+    assert isinstance(load_t2i(out, recipe), torch.nn.Module)
 
 
 def test_unseen_pairs_are_kept_out_of_training_and_in_the_test_prompts(clip):
     from difflab.data.shapes import is_heldout
     from difflab.t2i import is_unseen_pair, t2i_data, unseen_prompts
 
-    recipe = dict(T2I_RECIPE, n_images=300)
+    recipe = changed(T2I_RECIPE, data={"n_images": 300})
     images, emb = t2i_data(recipe, clip)
-    made = make_shapes(300, recipe["data_seed"], split="train", p_omit=recipe["p_omit"])
+    made = make_shapes(300, recipe["data"]["seed"], split="train", p_omit=recipe["data"]["p_omit"])
     unseen = is_unseen_pair(made.attributes, recipe)
     assert 0 < int(unseen.sum()) < 300 and images.shape[0] == emb.shape[0] == 300 - int(unseen.sum())
     assert torch.equal(images, made.images[~unseen] * 2 - 1)
@@ -175,9 +177,6 @@ def test_text_to_image_shows_every_step_to_a_callback(small, clip):
 
 
 def test_shipped_checkpoint_carries_its_training_log():
-    from difflab.recipes import read_training_log
-    from difflab.t2i import T2I_CHECKPOINT
-
     log = read_training_log(T2I_CHECKPOINT)
     assert log["step"] == [1000, 2000, 3000, 4000] and log["scale"] == 2.0
     assert all(len(log[k]) == 4 for k in ("colour", "shape", "size", "position", "colour+shape", "clip"))

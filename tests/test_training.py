@@ -5,7 +5,7 @@ import torch
 
 import difflab
 from difflab.data import make_spiral
-from difflab.models.mlp import make_mlp
+from difflab.models.mlp import MLPConfig, MLPDenoiser
 from difflab.schedules import alphas_cumprod, linear_betas
 from difflab.training import TrainConfig, ddpm_loss, last_step_loss, train
 
@@ -17,9 +17,9 @@ def test_training_lowers_the_loss_and_is_deterministic():
     data = make_spiral(500).x
     cfg = TrainConfig(steps=300, batch_size=128, lr=2e-3, seed=3)
     difflab.seed_everything(0)
-    h1 = train(make_mlp(hidden=32, depth=1), LOSS, data, cfg)
+    h1 = train(MLPDenoiser(MLPConfig(hidden=32, depth=1)), LOSS, data, cfg)
     difflab.seed_everything(0)
-    h2 = train(make_mlp(hidden=32, depth=1), LOSS, data, cfg)
+    h2 = train(MLPDenoiser(MLPConfig(hidden=32, depth=1)), LOSS, data, cfg)
     assert h1 == h2
     assert sum(h1[-50:]) / 50 < 0.8 * sum(h1[:50]) / 50
 
@@ -29,11 +29,11 @@ def test_resume_after_interruption_gives_the_same_run(tmp_path):
     ckpt = tmp_path / "run.pt"
     full_cfg = TrainConfig(steps=60, batch_size=32, seed=1)
     difflab.seed_everything(0)
-    m_full = make_mlp(hidden=16, depth=1)
+    m_full = MLPDenoiser(MLPConfig(hidden=16, depth=1))
     h_full = train(m_full, LOSS, data, full_cfg)
 
     difflab.seed_everything(0)
-    m = make_mlp(hidden=16, depth=1)
+    m = MLPDenoiser(MLPConfig(hidden=16, depth=1))
 
     class Stop(Exception):
         pass
@@ -46,7 +46,7 @@ def test_resume_after_interruption_gives_the_same_run(tmp_path):
 
     with pytest.raises(Stop):
         train(m, interrupted_loss, data, full_cfg, checkpoint=ckpt, checkpoint_every=20)
-    m2 = make_mlp(hidden=16, depth=1)  # a fresh process would start from new weights
+    m2 = MLPDenoiser(MLPConfig(hidden=16, depth=1))  # a fresh process would start from new weights
     h_resumed = train(m2, LOSS, data, full_cfg, checkpoint=ckpt, checkpoint_every=20)
     assert len(h_resumed) == 60
     assert torch.allclose(torch.tensor(h_resumed), torch.tensor(h_full), rtol=1e-5)
@@ -66,11 +66,11 @@ def test_last_step_loss_has_the_same_minimiser_scale():
 
 def test_bad_config_and_data():
     with pytest.raises(ValueError, match="steps=0"):
-        train(make_mlp(hidden=4, depth=1), LOSS, make_spiral(10).x, TrainConfig(steps=0))
+        train(MLPDenoiser(MLPConfig(hidden=4, depth=1)), LOSS, make_spiral(10).x, TrainConfig(steps=0))
     with pytest.raises(ValueError, match="first dimensions"):
-        train(make_mlp(hidden=4, depth=1), LOSS, (torch.zeros(5, 2), torch.zeros(4)), TrainConfig(steps=1))
+        train(MLPDenoiser(MLPConfig(hidden=4, depth=1)), LOSS, (torch.zeros(5, 2), torch.zeros(4)), TrainConfig(steps=1))
     with pytest.raises(FloatingPointError, match="loss became nan"):
-        train(make_mlp(hidden=4, depth=1), lambda m, b, g: m(b, torch.zeros(len(b), dtype=torch.long)).sum() * float("nan"),
+        train(MLPDenoiser(MLPConfig(hidden=4, depth=1)), lambda m, b, g: m(b, torch.zeros(len(b), dtype=torch.long)).sum() * float("nan"),
               make_spiral(10).x, TrainConfig(steps=2, batch_size=2))
 
 
@@ -88,12 +88,12 @@ def test_condition_dropout_rate_and_conditional_loss():
     data = make_spiral(500, n_parts=3)
     loss = functools.partial(ddpm_loss_cond, alphas_cumprod=ABAR, p_uncond=0.1)
     difflab.seed_everything(0)
-    h = train(make_mlp(hidden=32, depth=1, n_classes=3), loss, (data.x, data.part), TrainConfig(steps=200, batch_size=128))
+    h = train(MLPDenoiser(MLPConfig(hidden=32, depth=1, n_classes=3)), loss, (data.x, data.part), TrainConfig(steps=200, batch_size=128))
     assert sum(h[-50:]) / 50 < 0.8 * sum(h[:50]) / 50
     with pytest.raises(ValueError, match="needs a class-conditional model"):
-        ddpm_loss_cond(make_mlp(hidden=8, depth=1), (data.x, data.part), g, ABAR)
+        ddpm_loss_cond(MLPDenoiser(MLPConfig(hidden=8, depth=1)), (data.x, data.part), g, ABAR)
     with pytest.raises(ValueError, match=r"p_uncond=1.5 is out of range"):
-        ddpm_loss_cond(make_mlp(hidden=8, depth=1, n_classes=3), (data.x, data.part), g, ABAR, p_uncond=1.5)
+        ddpm_loss_cond(MLPDenoiser(MLPConfig(hidden=8, depth=1, n_classes=3)), (data.x, data.part), g, ABAR, p_uncond=1.5)
 
 
 def test_gradient_noise_same_mean_more_variance_for_a_noisier_target():
@@ -103,7 +103,7 @@ def test_gradient_noise_same_mean_more_variance_for_a_noisier_target():
     from difflab.training import ddpm_loss, gradient_noise, last_step_loss
 
     torch.manual_seed(0)
-    model = make_mlp(hidden=32, depth=1)
+    model = MLPDenoiser(MLPConfig(hidden=32, depth=1))
     data = make_spiral(2000).x
     abar = ABAR
     kw = dict(n_batches=32, batch_size=256)

@@ -9,6 +9,18 @@ def test_device_is_cpu_without_accelerators():
     assert difflab.device().type == expected
 
 
+def test_difflab_device_overrides_the_choice(monkeypatch):
+    monkeypatch.setenv("DIFFLAB_DEVICE", "cpu")
+    assert difflab.device() == torch.device("cpu")
+    monkeypatch.setenv("DIFFLAB_DEVICE", "tpu9")
+    with pytest.raises(ValueError, match="DIFFLAB_DEVICE='tpu9' is not a torch device"):
+        difflab.device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("DIFFLAB_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="does not have; available here: cpu"):
+            difflab.device()
+
+
 @pytest.mark.parametrize("value,fast", [("", False), ("0", False), ("1", True), ("true", True), ("no", False)])
 def test_is_fast_reads_env(monkeypatch, value, fast):
     monkeypatch.setenv("DIFFLAB_FAST", value)
@@ -28,7 +40,6 @@ def test_seed_everything_repeats_draws():
     g2 = difflab.seed_everything(3)
     b = torch.randn(5), torch.randn(5, generator=g2)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    assert difflab.seed_in_force() == 3
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "0", True])

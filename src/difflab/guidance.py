@@ -139,11 +139,6 @@ def cfg_w(model: Callable, cond, w: float, negative=None) -> Callable:
                    identity=(w == 0.0 and negative is None))
 
 
-def scale_from_w(w: float) -> float:
-    """diffusers' guidance scale s for Ho and Salimans' weight w: s = w + 1."""
-    return _check_scale("w", w) + 1.0
-
-
 def w_from_scale(scale: float) -> float:
     """Ho and Salimans' weight w for diffusers' guidance scale s: w = s - 1."""
     return _check_scale("scale", scale) - 1.0

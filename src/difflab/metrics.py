@@ -2,8 +2,15 @@
 from __future__ import annotations
 
 import math
+import statistics
+from typing import Callable, Sequence
 
 import torch
+
+from ._checks import check_float, check_int
+from .data.shapes import CENTRE, RGB, SHAPES, SIZES, Attributes, render
+from .data.spiral import make_spiral, part_of, project_to_spiral
+from .schedules import q_sample
 
 
 def moment_z_scores(samples: torch.Tensor, mean, var) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,8 +62,6 @@ _CACHE: dict = {}
 def spiral_floor(n: int) -> float:
     """The noise floor: W2 between two independent spiral samples of size n, median of 3 seeds.
     Even a perfect sampler's W2 to a finite reference sample is about this large. Cached."""
-    from .data.spiral import make_spiral
-
     if ("floor", n) not in _CACHE:
         draws = sorted(w2(make_spiral(n, seed=20_000 + k).x, make_spiral(n, seed=10_000 + k).x) for k in range(3))
         _CACHE[("floor", n)] = draws[1]
@@ -71,11 +76,32 @@ def w2_ratio(samples: torch.Tensor, seed: int = 0, n_ref: int | None = None) -> 
     the median of r over 3 seeds (3 sample sets against 3 reference draws), because W2 at
     n = 2000 varies by tens of percent from one reference draw to the next.
     """
-    from .data.spiral import make_spiral
-
     samples = torch.as_tensor(samples)
     n_ref = len(samples) if n_ref is None else n_ref
     return w2(samples, make_spiral(n_ref, seed=30_000 + seed).x) / spiral_floor(n_ref)
+
+
+SEEDS = (0, 1, 2)
+
+
+def median_w2_ratio(sample: Callable[[torch.Tensor, torch.Generator], torch.Tensor], n: int, *,
+                    seeds: Sequence[int] = SEEDS, device=None) -> tuple[float, list[float], list[torch.Tensor]]:
+    """The book's score of a 2-D sampler: r = :func:`w2_ratio` for each seed, and their median.
+
+    For each seed s, a generator seeded with s draws the start x_T ~ N(0, I) of shape (n, 2);
+    ``sample(x_T, generator)`` runs the sampler, drawing any fresh noise from the same generator
+    (``generator.initial_seed()`` is s), and r_s = w2_ratio(samples, s) compares the result with
+    the reference draw of seed s. x_T is drawn on the CPU and moved to ``device`` (the same start
+    on every device). W2 at n = 2000 varies by tens of percent from one reference draw
+    to the next, so the book reports the median over 3 seeds. Returns (median r, [r_s], [samples_s]).
+    """
+    rs, xs = [], []
+    for s in seeds:
+        g = torch.Generator().manual_seed(s)
+        x = sample(torch.randn(n, 2, generator=g).to(device or "cpu"), g)
+        rs.append(w2_ratio(x, s))
+        xs.append(x)
+    return statistics.median(rs), rs, xs
 
 
 def nearest_ratio(samples: torch.Tensor, train: torch.Tensor, fresh: torch.Tensor) -> float:
@@ -97,8 +123,6 @@ def spread(x: torch.Tensor) -> float:
 def spiral_coverage(x: torch.Tensor, n_bins: int = 50, max_dist: float = 0.1) -> float:
     """Share of the spiral's ``n_bins`` equal stretches (by position u) that have at least one point
     of ``x`` within ``max_dist`` of the curve: 1.0 when samples reach the whole spiral."""
-    from .data.spiral import project_to_spiral
-
     u, dist = project_to_spiral(torch.as_tensor(x, dtype=torch.float64))
     bins = (u[dist < max_dist] * n_bins).long().clamp(max=n_bins - 1)
     return len(torch.unique(bins)) / n_bins
@@ -116,9 +140,6 @@ def spiral_region(x: torch.Tensor, n_parts: int = 3, max_dist: float = 0.1) -> t
     ``max_dist = 0.1`` is 3.3 times the training data's jitter (0.03): about 1 training point in
     1000 lies farther, while the arms of the spiral are 0.9 apart.
     """
-    from ._checks import check_float, check_int
-    from .data.spiral import part_of, project_to_spiral
-
     n_parts = check_int("n_parts", n_parts, low=1)
     max_dist = check_float("max_dist", max_dist, low=0.0, low_open=True)
     x = torch.as_tensor(x)
@@ -146,9 +167,6 @@ def part_w2_ratio(x: torch.Tensor, part: int, n_parts: int = 3, seed: int = 0, m
     Near 1: the samples in the part are spread over it like real data. Larger: they bunch up
     (or drift); guidance that gains accuracy by losing diversity makes it grow.
     """
-    from ._checks import check_int
-    from .data.spiral import make_spiral
-
     part = check_int("part", part, low=0, high=n_parts - 1)
     inside = torch.as_tensor(x)[spiral_region(x, n_parts, max_dist) == part]
     if len(inside) < 10:
@@ -175,9 +193,6 @@ def class_pull(model, x0: torch.Tensor, t: int, alphas_cumprod: torch.Tensor, *,
     Two models given generators in the same state see the same x_t, so their pulls compare.
     ``relative=True`` divides by the mean |f(x_t, t)|: the share of the prediction the class changes.
     """
-    from ._checks import check_int
-    from .schedules import q_sample
-
     n_classes = check_int("n_classes", n_classes, low=1)
     t = check_int("t", t, low=0, high=len(alphas_cumprod) - 1)
     x0 = torch.as_tensor(x0)
@@ -201,8 +216,6 @@ def read_attributes(images: torch.Tensor, threshold: float = 0.3):
     - shape and size: the generator's template (4 shapes x 3 sizes, no jitter, moved onto the
       centroid) with the highest soft overlap (intersection over union) with the coverage.
     """
-    from .data.shapes import CENTRE, RGB, SHAPES, SIZES, Attributes, render
-
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1:] != (3, 32, 32):
         raise ValueError(f"images must be a tensor (N, 3, 32, 32) in [0, 1], got "
                          f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")

@@ -12,6 +12,9 @@ import numpy as np
 import torch
 from matplotlib import animation
 
+from .data.spiral import project_to_spiral
+from .utils import is_book_build
+
 # One palette for the whole book, one meaning per colour (colour-blind safe): these four after
 # Okabe and Ito for what a point *is* ...
 COLORS = {
@@ -106,8 +109,6 @@ def positions(points, ax=None, *, n_parts: int = 3, bins: int = 60, color=None, 
               density: bool = True, histtype: str = "stepfilled", alpha: float = 0.45):
     """Histogram of where points lie along the spiral (position u of the nearest point of the curve,
     0 = inner end, 1 = outer end), with the borders of the ``n_parts`` parts dashed."""
-    from .data.spiral import project_to_spiral
-
     ax = _ax(ax)
     u, _ = project_to_spiral(torch.as_tensor(points, dtype=torch.float64))
     ax.hist(_np(u), bins=bins, range=(0, 1), density=density, color=color or COLORS["model"], alpha=alpha,
@@ -193,8 +194,6 @@ def explorer(draw, name: str, values, *, value=None, size: tuple[float, float] =
     starting at the value nearest ``value``; while the static book is built (:func:`difflab.utils.is_book_build`) the
     same pictures become an animation over ``values``, and no widget is created. Returns what the
     notebook should display (the animation, or None for the live slider)."""
-    from .utils import is_book_build
-
     values = list(values)
     if not values:
         raise ValueError(f"values for {name!r} is empty; give the values the explorer may take")

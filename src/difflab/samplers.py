@@ -1,10 +1,16 @@
-"""Samplers: plain functions over (model, x, timesteps, alphas_cumprod).
+"""Samplers: plain functions with one signature,
+
+    sampler(model, x, timesteps, alphas_cumprod, *, generator=None, callback=None, ...)
 
 ``model(x, t)`` is any callable returning the predicted noise epsilon, shape of ``x``, with
 ``t`` a LongTensor (N,): a trained network, the exact optimal denoiser
 (:mod:`difflab.denoisers`) or a guided wrapper (:mod:`difflab.guidance`).
 ``timesteps`` is a strictly decreasing sequence of ints in [0, T-1]; step i goes from
 ``timesteps[i]`` to ``timesteps[i+1]``, and the last step goes to clean data (alpha_bar = 1).
+``generator`` (a CPU ``torch.Generator``) gives the fresh noise of the stochastic samplers; the
+deterministic ones accept it and draw nothing. Noise is drawn on the CPU and moved to ``x``'s
+device, so a seed gives the same draws on every device. ``callback(i, t, x, x0_hat)`` sees
+every step. :data:`SAMPLERS` names them all.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from typing import Callable, Sequence
 import torch
 
 from ._checks import check_float, check_int
+from .schedules import sigma_from_abar
 
 
 def check_timesteps(timesteps: Sequence[int], T: int) -> list[int]:
@@ -126,7 +133,7 @@ def spaced_timesteps(T: int, n_steps: int, spacing: str = "trailing", alphas_cum
     elif spacing == "karras":
         if alphas_cumprod is None or len(alphas_cumprod) != T:
             raise ValueError(f"spacing='karras' needs alphas_cumprod of length T={T}")
-        log_s = ((1 - alphas_cumprod) / alphas_cumprod).sqrt().log()  # (T,) increasing in t
+        log_s = sigma_from_abar(alphas_cumprod).log()  # (T,) increasing in t
         ramp = torch.linspace(0, 1, n_steps, dtype=torch.float64)
         lo, hi = log_s[0].exp() ** (1 / rho), log_s[-1].exp() ** (1 / rho)
         target = (hi + ramp * (lo - hi)) ** rho  # (n,) from sigma_max down to sigma_min
@@ -139,17 +146,6 @@ def spaced_timesteps(T: int, n_steps: int, spacing: str = "trailing", alphas_cum
     if ts[0] > T - 1:
         raise ValueError(f"spacing={spacing!r} cannot place {n_steps} distinct steps in T={T}")
     return ts
-
-
-def ve_sigma(alphas_cumprod: torch.Tensor) -> torch.Tensor:
-    """sigma = sqrt((1 - abar) / abar), the noise level of the variance-exploding view.
-
-    In y = x / sqrt(abar) = x0 + sigma eps the probability-flow ODE is dy/dsigma = eps
-    (Song, Meng, Ermon 2021, Sec. 4.3, eqs. 13-14; Karras et al. 2022, Table 1;
-    diffusers' ``sigmas``). 0 at abar = 1 (clean data). Elementwise, in the input dtype.
-    """
-    a = torch.as_tensor(alphas_cumprod)
-    return ((1 - a) / a).sqrt()
 
 
 def log_snr(alphas_cumprod: torch.Tensor) -> torch.Tensor:
@@ -177,7 +173,7 @@ def ddim_sigma(abar_t: torch.Tensor, abar_prev: torch.Tensor, eta: float) -> tor
     """DDIM's noise eta sqrt(beta_tilde_t), i.e.
     eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev)
     (Song, Meng, Ermon 2021, eq. 16, where it is called sigma_t(eta): the DDIM paper's
-    sigma_t; the book keeps sigma for :func:`ve_sigma`). eta = 1: DDPM's posterior
+    sigma_t; the book keeps sigma for :func:`~difflab.schedules.sigma_from_abar`). eta = 1: DDPM's posterior
     standard deviation; eta = 0: DDIM."""
     return eta * ((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).sqrt()
 
@@ -188,7 +184,7 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, abar_t: torch.Tensor, abar_p
 
     x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps + sigma noise,
     with sigma = :func:`ddim_sigma` (the DDIM paper's sigma_t, eq. 16; not
-    :func:`ve_sigma`).
+    :func:`~difflab.schedules.sigma_from_abar`).
     With ``eta = 0`` (no noise needed) the step is deterministic.
     """
     sigma = ddim_sigma(abar_t, abar_prev, eta)
@@ -250,19 +246,20 @@ def ddim_invert(model: Callable, x0: torch.Tensor, timesteps: Sequence[int], alp
 
 @torch.no_grad()
 def heun_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alphas_cumprod: torch.Tensor, *,
-                callback: Callable | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, callback: Callable | None = None) -> torch.Tensor:
     """Heun's second-order method for the probability-flow ODE (Karras et al. 2022, Algorithm 1, no churn).
 
     Variables y = x / sqrt(abar) and sigma = sqrt((1 - abar) / abar) turn the ODE into
     dy/dsigma = eps(x, t) (Karras et al. 2022, eq. 4 with s(t) = 1/sqrt(1 + sigma^2)). Each step but
     the last costs 2 network evaluations; the last (to sigma = 0) is an Euler step, so
-    len(timesteps) = n gives NFE = 2n - 1. Needs at least 2 timesteps.
+    len(timesteps) = n gives NFE = 2n - 1. Needs at least 2 timesteps. Deterministic: ``generator``
+    is accepted for the common signature and not used.
     """
     _check_x(x)
     abar, ts, targets = _schedule(alphas_cumprod, timesteps)
     if len(ts) < 2:
         raise ValueError(f"heun_sample needs at least 2 timesteps (its last step is Euler); got {ts}")
-    sig = ve_sigma
+    sig = sigma_from_abar
     for i, t in enumerate(ts):
         a_t, a_next = abar[t].to(x.dtype), targets[i].to(x.dtype)
         y = x / a_t.sqrt()
@@ -341,13 +338,15 @@ def _dpm_solver_2m(model, x, timesteps, alphas_cumprod, generator, sde: bool, ca
 
 @torch.no_grad()
 def dpm_solver_2m_sample(model: Callable, x: torch.Tensor, timesteps: Sequence[int], alphas_cumprod: torch.Tensor, *,
+                         generator: torch.Generator | None = None,
                          callback: Callable | None = None) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Algorithm 2): a second-order multistep solver
     of the probability-flow ODE in the data prediction x0_hat and lambda = log(alpha / sigma).
 
     Each step reuses the previous step's x0_hat, so it costs one network evaluation (NFE =
     len(timesteps)). The first step has no history and the last (to clean data, lambda = inf) cannot
-    use it: both are first order, i.e. DDIM steps. Needs at least 2 timesteps.
+    use it: both are first order, i.e. DDIM steps. Needs at least 2 timesteps. Deterministic:
+    ``generator`` is accepted for the common signature and not used.
     """
     return _dpm_solver_2m(model, x, timesteps, alphas_cumprod, None, False, callback)
 
@@ -360,7 +359,7 @@ def dpm_solver_2m_sde_sample(model: Callable, x: torch.Tensor, timesteps: Sequen
     (by the DPM-Solver++ authors; diffusers ``algorithm_type="sde-dpmsolver++"``, k-diffusion
     ``sample_dpmpp_2m_sde``). With h = lambda_next - lambda_t (the book's Delta lambda),
     alpha = sqrt(abar), sigma = sqrt(1 - abar) (DPM-Solver's names, not
-    :func:`ve_sigma`) and D the corrected x0_hat (the book's x0_tilde; see
+    :func:`~difflab.schedules.sigma_from_abar`) and D the corrected x0_hat (the book's x0_tilde; see
     :func:`dpm_solver_2m_weights`):
 
         x_next = (sigma_next / sigma_t) e^{-h} x + alpha_next (1 - e^{-2h}) D + sigma_next sqrt(1 - e^{-2h}) z.
@@ -371,3 +370,14 @@ def dpm_solver_2m_sde_sample(model: Callable, x: torch.Tensor, timesteps: Sequen
     from ``generator``. Needs at least 2 timesteps.
     """
     return _dpm_solver_2m(model, x, timesteps, alphas_cumprod, generator, True, callback)
+
+
+#: Every sampler of Chapter 4 under the name the book and the benchmark use, all with the one
+#: signature above; "ddpm" and "dpm++2m-sde" draw fresh noise from ``generator``.
+SAMPLERS: dict[str, Callable] = {
+    "ddpm": ddpm_sample,
+    "ddim": ddim_sample,
+    "heun": heun_sample,
+    "dpm++2m": dpm_solver_2m_sample,
+    "dpm++2m-sde": dpm_solver_2m_sde_sample,
+}

@@ -79,3 +79,24 @@ def q_sample(x0: torch.Tensor, t, alphas_cumprod: torch.Tensor, noise: torch.Ten
     a = abar.to(x0.device)[t].to(x0.dtype)
     a = a.reshape(a.shape + (1,) * (x0.ndim - a.ndim))  # (N, 1, ...) broadcasts over x0
     return a.sqrt() * x0 + (1 - a).sqrt() * noise.to(x0.dtype)
+
+
+def sigma_from_abar(alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """sigma = sqrt((1 - abar) / abar), the noise level of the variance-exploding view.
+
+    In y = x / sqrt(abar) = x0 + sigma eps the probability-flow ODE is dy/dsigma = eps
+    (Song, Meng, Ermon 2021, Sec. 4.3, eqs. 13-14; Karras et al. 2022, Table 1;
+    diffusers' ``sigmas``). 0 at abar = 1 (clean data). Elementwise, in the input dtype.
+    """
+    a = torch.as_tensor(alphas_cumprod)
+    return ((1 - a) / a).sqrt()
+
+
+def betas_from_abar(alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """The betas a schedule alphas_cumprod was made of: beta_t = 1 - abar_t / abar_{t-1}, with
+    abar_{-1} = 1 (the inverse of :func:`alphas_cumprod`, Ho et al. 2020, notation above eq. 4).
+    (T,) in the input dtype."""
+    a = torch.as_tensor(alphas_cumprod)
+    if a.ndim != 1 or a.numel() == 0:
+        raise ValueError(f"alphas_cumprod has shape {tuple(a.shape)}; expected a non-empty 1-D tensor (T,)")
+    return 1 - a / torch.cat([a.new_ones(1), a[:-1]])

@@ -13,35 +13,43 @@ from pathlib import Path
 import torch
 
 from .data.shapes import COLOURS, N_COMBOS, SHAPES, Attributes, combo_attributes, describe, is_heldout, make_shapes
+from .guidance import cfg
+from .metrics import clip_score, read_attributes
 from .models.unet import EpsFromV, TextUNet, UNetConfig, v_loss
-from .recipes import load_model, save_model
+from .recipes import load_clip
+from .saving import load_model, save_model
+from .samplers import ddim_sample, spaced_timesteps
 from .schedules import alphas_cumprod, cosine_betas
-from .training import TrainConfig, train
+from .training import TrainConfig, rank_and_world, train
+from .utils import local_seed
+
 
 T2I_CHECKPOINT = Path(__file__).parent / "checkpoints" / "t2i.safetensors"
-T2I_RECIPE = {
-    "model": "TextUNet", "channels": [32, 64, 128], "emb_dim": 128, "cond_dim": 512,
-    "schedule": "cosine", "T": 1000, "prediction": "v",
-    "n_images": 20000, "data_seed": 1, "split": "train", "p_omit": 0.3,
-    "unseen_pairs": [["triangle", "green"], ["cross", "purple"]],  # (shape, colour): never in the training images
-    "p_uncond": 0.15, "steps": 4000, "batch_size": 64, "lr": 2e-3, "warmup": 100, "ema": 0.998, "seed": 0,
+T2I_RECIPE = {  # the same parts as every recipe of the book (difflab.recipes)
+    "data": {"n_images": 20000, "seed": 1, "split": "train", "p_omit": 0.3,  # make_shapes(...)
+             "unseen_pairs": [["triangle", "green"], ["cross", "purple"]]},  # (shape, colour): never shown
+    "model": {"channels": [32, 64, 128], "emb_dim": 128, "cond_dim": 512},  # UNetConfig
+    "schedule": {"kind": "cosine", "T": 1000, "prediction": "v"},  # cosine_betas; the net predicts v
+    "train": {"steps": 4000, "batch_size": 64, "lr": 2e-3, "warmup": 100, "ema": 0.998, "seed": 0},  # TrainConfig
+    "p_uncond": 0.15,  # condition dropout (Ho and Salimans 2022)
 }
 
 
 def t2i_schedule(recipe: dict = T2I_RECIPE) -> torch.Tensor:
     """abar_t of the cosine schedule (Nichol and Dhariwal 2021, eq. 17)."""
-    return alphas_cumprod(cosine_betas(recipe["T"]))
+    return alphas_cumprod(cosine_betas(recipe["schedule"]["T"]))
 
 
 def build_t2i(recipe: dict = T2I_RECIPE) -> EpsFromV:
-    net = TextUNet(UNetConfig(tuple(recipe["channels"]), recipe["cond_dim"], recipe["emb_dim"]))
+    m = recipe["model"]
+    net = TextUNet(UNetConfig(tuple(m["channels"]), m["cond_dim"], m["emb_dim"]))
     return EpsFromV(net, t2i_schedule(recipe))
 
 
 def is_unseen_pair(attrs: Attributes, recipe: dict = T2I_RECIPE) -> torch.Tensor:
     """True where (shape, colour) is one of the recipe's ``unseen_pairs``, which training never shows."""
     out = torch.zeros(len(attrs.shape), dtype=torch.bool)
-    for shape, colour in recipe["unseen_pairs"]:
+    for shape, colour in recipe["data"]["unseen_pairs"]:
         out |= (attrs.shape == SHAPES.index(shape)) & (attrs.colour == COLOURS.index(colour))
     return out
 
@@ -63,15 +71,14 @@ def unseen_prompts(recipe: dict = T2I_RECIPE, seed: int = 0) -> tuple[Attributes
 def t2i_data(recipe: dict = T2I_RECIPE, clip=None):
     """(images in [-1, 1] (N,3,32,32), CLIP text embeddings (N,512)) of the training captions:
     ``n_images`` from the generator's "train" split, less those of an unseen (shape, colour) pair."""
-    from .models.clip import load_clip
-
     clip = clip or load_clip()
-    data = make_shapes(recipe["n_images"], recipe["data_seed"], split=recipe["split"], p_omit=recipe["p_omit"])
+    d = recipe["data"]
+    data = make_shapes(d["n_images"], d["seed"], split=d["split"], p_omit=d["p_omit"])
     keep = ~is_unseen_pair(data.attributes, recipe)
     captions = [c for c, k in zip(data.captions, keep.tolist()) if k]
     with torch.no_grad():
         emb = torch.cat([clip.encode_text(captions[i:i + 1000]) for i in range(0, len(captions), 1000)])
-    return data.images[keep] * 2 - 1, emb.float()
+    return data.images[keep] * 2 - 1, emb.float().cpu()  # on the CPU, like the images: train() moves batches
 
 
 @torch.no_grad()
@@ -80,8 +87,6 @@ def adherence(model, clip, scale: float, seed: int = 0, recipe: dict = T2I_RECIP
     guidance ``scale``: (images, shares), the shares of prompts whose picture has the right
     shape, colour, size, position, colour and shape both ("colour+shape"), colour and shape both
     among the unseen-pair prompts ("unseen pairs"), and the mean CLIP score ("clip")."""
-    from .metrics import clip_score, read_attributes
-
     held, prompts = unseen_prompts(recipe)
     x = text_to_image(prompts, scale=scale, seed=seed, model=model, clip=clip)
     got = read_attributes(x)
@@ -100,15 +105,11 @@ def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0,
 
     ``log_every``: every that many steps, measure :func:`adherence` of the weights so far (EMA) at
     ``log_scale``, and store these measurements and the loss (mean of every 100 steps) in the
-    file's metadata as its training log (:func:`difflab.recipes.read_training_log`). A run resumed
+    file's metadata as its training log (:func:`difflab.saving.read_training_log`). A run resumed
     after an interruption logs only the measurements it takes itself.
     """
-    from .models.clip import load_clip
-    from .training import rank_and_world
-    from .utils import seed_everything
-
-    seed_everything(recipe["seed"])
-    model = build_t2i(recipe).to(device or "cpu")
+    with local_seed(recipe["train"]["seed"]):  # the initial weights; the process's random state is left alone
+        model = build_t2i(recipe).to(device or "cpu")
     clip = load_clip() if log_every else None
     data = data if data is not None else t2i_data(recipe, clip)
     log = {"scale": log_scale, "step": []} if log_every else None
@@ -121,8 +122,8 @@ def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0,
         for k, v in shares.items():
             log.setdefault(k, []).append(round(v, 4))
 
-    cfg = TrainConfig(steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"],
-                      warmup=min(recipe["warmup"], recipe["steps"]), ema=recipe["ema"], seed=recipe["seed"])
+    run = recipe["train"]
+    cfg = TrainConfig(**{**run, "warmup": min(run["warmup"], run["steps"])})
     loss = functools.partial(v_loss, alphas_cumprod=model.alphas_cumprod, p_uncond=recipe["p_uncond"])
     state = f"{out}.state.pt" if out is not None and checkpoint_every else None
     history = train(model.net, loss, data, cfg, checkpoint=state, checkpoint_every=checkpoint_every,
@@ -137,9 +138,8 @@ def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0,
 
 def load_t2i(path=T2I_CHECKPOINT, recipe: dict = T2I_RECIPE) -> EpsFromV:
     """The shipped text-to-image model (epsilon-predicting wrapper, eval mode)."""
-    model = build_t2i(recipe)
-    load_model(model.net, path, recipe, maker="scripts/train_t2i.py")
-    return model.eval()
+    net = load_model(path, recipe, maker="scripts/train_t2i.py")
+    return EpsFromV(net, t2i_schedule(recipe)).eval()
 
 
 @torch.no_grad()
@@ -153,10 +153,6 @@ def text_to_image(prompt: str | list[str], negative: str | None = None, *, scale
     Words CLIP's tokenizer never saw map to its unknown-word token; they still give an embedding,
     so an unknown word is not an error, but it carries no meaning the model learned.
     """
-    from .guidance import cfg
-    from .models.clip import load_clip
-    from .samplers import ddim_sample, spaced_timesteps
-
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
         raise ValueError(f"prompt={prompt!r} must be a non-empty string (or a list of them), e.g. 'a red circle'")

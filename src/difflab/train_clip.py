@@ -1,98 +1,71 @@
 """Training CLIP from scratch on captioned shapes, and the measurements Chapter 1 checks.
 
-Every training step draws a fresh batch of captioned images of the *training* combinations
-and wordings (``make_shapes`` seeded by the step number), so a run is fully determined by
-its :class:`TrainConfig` and can stop and resume at any step with the same result.
+Training is :func:`difflab.training.train`, the book's one loop, with CLIP's run (:func:`clip_run`)
+and a batch function: every step draws a fresh batch of captioned images of the *training*
+combinations and wordings (``make_shapes`` seeded by the step number), so a run is fully
+determined by its :class:`~difflab.training.TrainConfig` and can stop and resume at any step with
+the same result.
 """
 from __future__ import annotations
-
-import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
 from .data.shapes import ATTRIBUTES, N_COMBOS, Attributes, class_prompts, combo_attributes, combo_index, \
     describe, make_shapes, render, split_combos
-from .models.clip import CLIP, clip_loss, top1_retrieval, zero_shot_classify
-from .utils import progress as progress_bar
-from .utils import seed_everything
+from .models.clip import CLIP, CLIPConfig, clip_loss, top1_retrieval, zero_shot_classify
+from .training import TrainConfig, train
+from .utils import local_seed
+
+P_OMIT = 0.2  # chance that a caption leaves out each attribute ("a red circle")
 
 
-@dataclass
-class TrainConfig:
-    steps: int = 600  # optimiser steps
-    batch_size: int = 128  # N pairs per step: the similarity matrix is N x N
-    lr: float = 2e-3  # peak learning rate of AdamW
-    warmup: int = 100  # linear warm-up steps, then cosine decay to 0
-    weight_decay: float = 0.05
-    p_omit: float = 0.2  # chance that a caption leaves out each attribute ("a red circle")
-    seed: int = 0  # seeds the initial weights and every batch
+def clip_run(**changes) -> TrainConfig:
+    """CLIP's training run, with ``changes`` (e.g. ``steps=60``): 600 steps of 128 pairs (the
+    similarity matrix is 128 x 128), AdamW with lr 2e-3, betas (0.9, 0.98) and weight decay 0.05,
+    100 steps of warm-up, then a cosine decay to 0 (as in CLIP, Radford et al. 2021, Sec. 2.5);
+    ``seed`` seeds the initial weights and every batch."""
+    run = dict(steps=600, batch_size=128, lr=2e-3, warmup=100, min_lr=0.0, weight_decay=0.05, betas=(0.9, 0.98),
+               seed=0)
+    return TrainConfig(**{**run, **changes})
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay (as in CLIP, Radford et al. 2021, Sec. 2.5)."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def training_batch(step: int, cfg: TrainConfig):
+def training_batch(step: int, cfg: TrainConfig, p_omit: float = P_OMIT):
     """The batch of step ``step``: the same on every run and after a resume."""
-    return make_shapes(cfg.batch_size, seed=cfg.seed * 1_000_003 + step, split="train", p_omit=cfg.p_omit)
+    return make_shapes(cfg.batch_size, seed=cfg.seed * 1_000_003 + step, split="train", p_omit=p_omit)
 
 
-def new_clip(cfg: TrainConfig, model_config=None) -> CLIP:
-    """A freshly initialised CLIP, its weights seeded by ``cfg.seed``."""
-    seed_everything(cfg.seed)
-    return CLIP(model_config)
+def new_clip(cfg: TrainConfig, model_config: CLIPConfig | None = None) -> CLIP:
+    """A freshly initialised CLIP, its weights seeded by ``cfg.seed`` in a local random state
+    (:func:`difflab.utils.local_seed`: the process's own is left as it was)."""
+    with local_seed(cfg.seed):
+        return CLIP(model_config)
 
 
-def train_clip(model: CLIP, cfg: TrainConfig, *, state_path=None, save_every: int = 100, stop_at: int | None = None,
+def contrastive_loss(model: CLIP, batch, generator=None) -> torch.Tensor:
+    """CLIP's symmetric loss (:func:`difflab.models.clip.clip_loss`) on a batch of (images, captions),
+    in the signature :func:`difflab.training.train` calls."""
+    images, captions = batch
+    return clip_loss(*model(images, captions))
+
+
+def train_clip(model: CLIP, cfg: TrainConfig, *, p_omit: float = P_OMIT, checkpoint=None, stop_at: int | None = None,
                progress: bool = True) -> dict:
-    """Train ``model`` with the symmetric contrastive loss for ``cfg.steps`` steps (AdamW).
+    """Train ``model`` with the symmetric contrastive loss for ``cfg.steps`` steps.
 
-    ``state_path``: where to keep a resumable training state (model, optimiser, step,
-    history), written every ``save_every`` steps and at the end; if the file exists, training
-    resumes from it. ``stop_at`` stops early at that step (to show or test a resume).
+    ``checkpoint``: where to keep a resumable training state, written every 100 steps and at the
+    end; if the file exists, training resumes from it. ``stop_at`` stops early at that step.
     Returns the history: ``{"loss": [...], "logit_scale": [...]}``, one entry per step.
     """
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
-    history, start = {"loss": [], "logit_scale": []}, 0
-    if state_path is not None and Path(state_path).exists():
-        state = torch.load(state_path, weights_only=True)
-        if state["config"] != asdict(cfg):
-            raise ValueError(f"{state_path} was written with {state['config']}, not {asdict(cfg)}; "
-                             f"delete it to start again")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        history, start = state["history"], state["step"]
-    end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
-    model.train()
-    bar = progress_bar(range(start, end), total=end - start, desc="training CLIP", disable=not progress)
-    for step in bar:
-        images, captions, _ = training_batch(step, cfg)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        loss = clip_loss(*model(images.to(model.device), captions))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        history["loss"].append(loss.item())
-        history["logit_scale"].append(model.scale().item())
-        bar.set_postfix_str(f"loss {loss.item():.3f}, scale {history['logit_scale'][-1]:.1f}", refresh=False)
-        if state_path is not None and ((step + 1) % save_every == 0 or step + 1 == end):
-            _save_state(state_path, model, opt, step + 1, history, cfg)
-    model.eval()
-    return history
+    scales = []
 
+    def batch(step, generator):  # fresh images; the step number seeds them (the generator is not used)
+        images, captions, _ = training_batch(step, cfg, p_omit)
+        return images, captions
 
-def _save_state(path, model, opt, step, history, cfg):
-    tmp = Path(str(path) + ".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "history": history,
-                "config": asdict(cfg)}, tmp)
-    tmp.replace(path)  # an interruption while writing leaves the previous state intact
+    history = train(model, contrastive_loss, batch, cfg, checkpoint=checkpoint, checkpoint_every=100,
+                    stop_at=stop_at, desc="training CLIP", progress=progress,
+                    callback=lambda step, weights: scales.append(model.scale().item()), callback_every=1)
+    return {"loss": history, "logit_scale": scales}
 
 
 def distinct_heldout_batch(n: int, generator: torch.Generator) -> Attributes:
@@ -153,5 +126,5 @@ def evaluate_clip(model: CLIP, *, seed: int = 12345, n_batches: int = 20, batch_
     return out
 
 
-__all__ = ["TrainConfig", "evaluate_clip", "hard_batch", "distinct_heldout_batch", "lr_at", "new_clip",
-           "train_clip", "training_batch", "N_COMBOS"]
+__all__ = ["P_OMIT", "clip_run", "contrastive_loss", "evaluate_clip", "hard_batch", "distinct_heldout_batch",
+           "new_clip", "train_clip", "training_batch", "N_COMBOS"]

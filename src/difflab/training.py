@@ -9,17 +9,19 @@ from typing import Callable
 import torch
 
 from ._checks import check_float, check_int
-from .schedules import q_sample
-from .utils import progress
+from .schedules import betas_from_abar, q_sample
+from .utils import progress as progress_bar
 
 
 @dataclass
 class TrainConfig:
     steps: int = 4000         # optimiser steps
-    batch_size: int = 512     # examples per step, drawn with replacement from the training set
+    batch_size: int = 512     # examples per step (drawn with replacement from a training set)
     lr: float = 2e-3          # peak learning rate of AdamW
-    warmup: int = 100         # steps of linear warm-up, then cosine decay to lr / 10
+    warmup: int = 100         # steps of linear warm-up, then cosine decay to min_lr * lr
+    min_lr: float = 0.1       # where the cosine ends, as a share of lr (CLIP: 0)
     weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW's (CLIP: 0.9, 0.98; Radford et al. 2021, Sec. 2.5)
     ema: float = 0.0          # decay of an exponential moving average of the weights (0: none);
                               # the model ends with the averaged weights (Ho et al. 2020, App. B)
     seed: int = 0             # seeds the batches, steps t and noise
@@ -32,27 +34,55 @@ def rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
-def _lr_factor(step: int, cfg: TrainConfig) -> float:
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """The learning rate of ``step`` as a share of ``cfg.lr``: linear warm-up over ``warmup`` steps,
+    then a cosine from 1 down to ``min_lr`` (Loshchilov and Hutter 2017; CLIP, Radford et al. 2021,
+    Sec. 2.5, decays to 0)."""
     if step < cfg.warmup:
         return (step + 1) / cfg.warmup
     progress_ = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress_))
+    return cfg.min_lr + (1 - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * progress_))
+
+
+def _batches(data, cfg: TrainConfig, world: int, dev) -> Callable:
+    """``draw(step, generator)``: the batch of a step, from a function or from tensors."""
+    if callable(data):  # batch(step, generator): e.g. CLIP's fresh generated batches
+        return data
+    tensors = data if isinstance(data, (tuple, list)) else (data,)
+    n = tensors[0].shape[0]
+    if any(t.shape[0] != n for t in tensors):
+        raise ValueError(f"data tensors have first dimensions {[t.shape[0] for t in tensors]}; they must agree")
+
+    def draw(step, generator):
+        idx = torch.randint(0, n, (cfg.batch_size // world,), generator=generator)
+        batch = tuple(t[idx.to(t.device)].to(dev) for t in tensors)
+        return batch if len(batch) > 1 else batch[0]
+
+    return draw
 
 
 def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig = TrainConfig(), *,
-          checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0, desc: str = "training",
-          callback: Callable | None = None, callback_every: int = 0) -> list[float]:
-    """Train ``model`` by minimising ``loss_fn(model, batch, generator)`` over batches of ``data``.
+          checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 0, stop_at: int | None = None,
+          desc: str = "training", progress: bool = True, callback: Callable | None = None,
+          callback_every: int = 0) -> list[float]:
+    """Train ``model`` by minimising ``loss_fn(model, batch, generator)``: the one training loop of
+    the book (the spiral denoisers, CLIP and the text-to-image U-Net). AdamW, :func:`lr_factor`,
+    an optional EMA of the weights, a check that the loss stays finite.
 
-    ``data``: a tensor (N, ...) or a tuple of tensors sharing N; each step draws ``batch_size``
-    rows with replacement. Returns the loss of every step. With ``checkpoint`` set, the state
-    (weights, optimiser, step, history) is saved every ``checkpoint_every`` steps and at the
-    end, and a later call with the same path resumes where it stopped.
+    ``data``: a tensor (N, ...) or a tuple of tensors sharing N, from which each step draws
+    ``batch_size`` rows with replacement (moved to the model's device); or a function
+    ``batch(step, generator)`` that returns the step's batch (CLIP draws fresh captioned images).
+    Returns the loss of every step. With ``checkpoint`` set, the state (weights, optimiser, step,
+    history) is saved every ``checkpoint_every`` steps and at the end, and a later call with the
+    same path resumes where it stopped. ``stop_at`` stops after that many steps (to show or test a
+    resume); the model then keeps its current weights, not the EMA.
 
     Under ``torchrun`` (a ``torch.distributed`` process group initialised by the caller) the same
     call trains on every process with DistributedDataParallel: each of the W processes draws
-    ``batch_size / W`` rows from its own generator, DDP averages the gradients, so every process
-    holds the same weights; only process 0 shows progress and writes the checkpoint.
+    ``batch_size / W`` rows from its own generator (a ``batch`` function must draw from the
+    ``generator`` it is given, or every process sees the same batch), DDP averages the gradients,
+    so every process holds the same weights; only process 0 shows progress and writes the
+    checkpoint.
 
     ``callback(step, weights)`` is called on process 0 every ``callback_every`` steps with the
     weights the model would end with if training stopped there (the EMA weights when ``ema`` is
@@ -62,14 +92,12 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
     check_int("steps", cfg.steps, low=1)
     check_int("batch_size", cfg.batch_size, low=1)
     check_float("lr", cfg.lr, low=0.0, low_open=True)
-    tensors = data if isinstance(data, (tuple, list)) else (data,)
-    n = tensors[0].shape[0]
-    if any(t.shape[0] != n for t in tensors):
-        raise ValueError(f"data tensors have first dimensions {[t.shape[0] for t in tensors]}; they must agree")
+    check_float("min_lr", cfg.min_lr, low=0.0, high=1.0)
     dev = next(model.parameters()).device
     rank, world = rank_and_world()
     if cfg.batch_size % world:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the number of processes, {world}")
+    draw = _batches(data, cfg, world, dev)
     gen = torch.Generator().manual_seed(cfg.seed + 1_000_003 * rank)  # process 0 draws what a single process would
     net = model
     if world > 1:
@@ -78,15 +106,16 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
         net = DistributedDataParallel(model)  # averages gradients across processes in backward()
         if hasattr(model, "config"):
             net.config = model.config  # losses may read it (ddpm_loss_cond reads n_classes)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if cfg.ema else None
     history: list[float] = []
     start = 0
     if checkpoint is not None and os.path.exists(checkpoint):
         state = torch.load(checkpoint, weights_only=True)
         if state["config"] != asdict(cfg):
-            raise ValueError(f"checkpoint {checkpoint} was made with config {state['config']}, not {asdict(cfg)}")
+            raise ValueError(f"checkpoint {checkpoint} was made with config {state['config']}, not {asdict(cfg)}; "
+                             f"delete it to start again")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -110,12 +139,11 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
                         "config": asdict(cfg)}, tmp)
             os.replace(tmp, checkpoint)  # never leave a half-written checkpoint
 
+    end = cfg.steps if stop_at is None else min(check_int("stop_at", stop_at, low=0), cfg.steps)
     model.train()
-    bar = progress(range(start, cfg.steps), total=cfg.steps - start, desc=desc, disable=rank != 0)
+    bar = progress_bar(range(start, end), total=end - start, desc=desc, disable=rank != 0 or not progress)
     for step in bar:
-        idx = torch.randint(0, n, (cfg.batch_size // world,), generator=gen)
-        batch = tuple(t[idx].to(dev) for t in tensors)
-        loss = loss_fn(net, batch if len(batch) > 1 else batch[0], gen)
+        loss = loss_fn(net, draw(step, gen), gen)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower lr (now {cfg.lr})")
         opt.zero_grad(set_to_none=True)
@@ -137,9 +165,9 @@ def train(model: torch.nn.Module, loss_fn: Callable, data, config: TrainConfig =
             callback(step + 1, ema if ema is not None else model.state_dict())
         if checkpoint is not None and checkpoint_every and (step + 1) % checkpoint_every == 0:
             save(step + 1)
-    if checkpoint is not None:
-        save(cfg.steps)
-    if ema is not None:
+    if checkpoint is not None and end > start:
+        save(end)
+    if ema is not None and end == cfg.steps:
         model.load_state_dict(ema)
     model.eval()
     return history
@@ -190,11 +218,10 @@ def last_step_loss(model, x0: torch.Tensor, generator: torch.Generator, alphas_c
     T = len(alphas_cumprod)
     abar = alphas_cumprod.to(x0.device)
     t = torch.randint(0, T, (x0.shape[0],), generator=generator).to(x0.device)
-    abar_prev = torch.where(t > 0, abar[(t - 1).clamp(min=0)], torch.ones_like(abar[t]))
-    beta = (1 - abar[t] / abar_prev)[:, None].to(x0.dtype)  # beta_t, recovered from the schedule
+    beta = betas_from_abar(abar)[t][:, None].to(x0.dtype)  # beta_t, recovered from the schedule
     e_prev = torch.randn(x0.shape, generator=generator).to(x0.device)
     e_last = torch.randn(x0.shape, generator=generator).to(x0.device)
-    x_prev = abar_prev[:, None].to(x0.dtype).sqrt() * x0 + (1 - abar_prev[:, None].to(x0.dtype)).sqrt() * e_prev
+    x_prev = q_sample(x0, t, torch.cat([abar.new_ones(1), abar]), e_prev)  # step t-1 (x0 before step 0)
     xt = (1 - beta).sqrt() * x_prev + beta.sqrt() * e_last
     c = (beta / (1 - abar[t][:, None].to(x0.dtype))).sqrt()
     return ((model(xt, t) - e_last / c) ** 2).mean()

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import torch
 
 from .._checks import check_float, check_int
+from .tokenizer import Tokenizer, split_words
 
 SIZE = 32  # image side in pixels
 SHAPES = ["circle", "square", "triangle", "cross"]
@@ -206,12 +207,15 @@ def make_shapes(n: int, seed: int = 0, *, split: str = "train", p_omit: float = 
 
 def vocabulary() -> list[str]:
     """Every word any caption can contain, plus a few a user may type (sorted, lower case)."""
-    from .tokenizer import split_words
-
     texts = [w for group in WORDS.values() for value in group for w in value] + SHAPE_OMITTED + EXTRA_WORDS
     texts += [t for pair in TRAIN_TEMPLATES + HELDOUT_TEMPLATES for t in pair]
     words = {w for t in texts for w in split_words(t.replace("{np}", " ").replace("{pos}", " "))}
     return sorted(words | {"a", "an"})
+
+
+def shapes_tokenizer(max_len: int = 24) -> Tokenizer:
+    """The tokenizer of the captioned shapes: every word of :func:`vocabulary`."""
+    return Tokenizer(vocabulary(), max_len=max_len)
 
 
 def class_prompts(attribute: str) -> list[str]:

@@ -82,10 +82,3 @@ class Tokenizer:
         """The words of each row of ids, without ``<bos>``, ``<eos>`` and ``<pad>``."""
         skip = {self.stoi[PAD], self.stoi[BOS], self.stoi[EOS]}
         return [" ".join(self.itos[i] for i in row.tolist() if i not in skip) for row in torch.atleast_2d(ids)]
-
-
-def shapes_tokenizer(max_len: int = 24) -> Tokenizer:
-    """The tokenizer of the captioned shapes: every word of :func:`difflab.data.shapes.vocabulary`."""
-    from .shapes import vocabulary
-
-    return Tokenizer(vocabulary(), max_len=max_len)

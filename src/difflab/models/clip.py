@@ -11,18 +11,16 @@ a 4-layer convolutional image encoder for 32 x 32 images (CLIP uses a ResNet or 
 """
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.tokenizer import Tokenizer, shapes_tokenizer
+from ..data.shapes import shapes_tokenizer
+from ..data.tokenizer import Tokenizer
 
-CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "clip.safetensors"
 
 
 @dataclass
@@ -174,59 +172,3 @@ def top1_retrieval(image_features: torch.Tensor, text_features: torch.Tensor) ->
     sim = image_features @ text_features.T  # (N, N)
     target = torch.arange(len(sim), device=sim.device)
     return (sim.argmax(1) == target).float().mean().item(), (sim.argmax(0) == target).float().mean().item()
-
-
-def save_clip(model: CLIP, path, metadata: dict | None = None) -> None:
-    """Write the model's tensors to a safetensors file; its config (and ``metadata``, e.g. the
-    training recipe) go in the file's metadata as JSON."""
-    from safetensors.torch import save_file
-
-    meta = {"config": json.dumps(asdict(model.config))}
-    meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata=meta)
-
-
-def read_metadata(path=CHECKPOINT) -> dict:
-    """The metadata of a CLIP safetensors file, JSON values decoded."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    out = {}
-    for k, v in meta.items():
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
-
-
-def load_clip(path=CHECKPOINT, cfg: CLIPConfig | None = None, device: torch.device | str = "cpu") -> CLIP:
-    """A CLIP with the weights of ``path`` (by default the checkpoint shipped with the book).
-
-    The model is built from ``cfg``, or from the config stored in the file. A file whose
-    tensors do not match that model (names or shapes) raises ValueError naming them.
-    """
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"path={str(path)!r} is not a file; train one with scripts/train_clip.py")
-    if cfg is None:
-        stored = read_metadata(path).get("config")
-        if stored is None:
-            raise ValueError(f"{path} has no 'config' in its metadata; pass cfg=CLIPConfig(...)")
-        stored["channels"] = tuple(stored["channels"])
-        cfg = CLIPConfig(**stored)
-    model = CLIP(cfg)
-    state, expected = load_file(str(path)), model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-             for k, v in expected.items() if k in state and state[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        raise ValueError(f"{path} does not match the CLIP model: missing {missing[:5]}, unexpected "
-                         f"{unexpected[:5]}, wrong shapes {wrong[:5]}")
-    model.load_state_dict(state)
-    return model.to(device).eval()

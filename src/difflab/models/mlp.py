@@ -29,6 +29,11 @@ class MLPConfig:
     time_dim: int = 64      # size of the sinusoidal time embedding
     n_classes: int = 0      # number of classes for conditioning (0: unconditional; Chapter 5)
 
+    def __post_init__(self):
+        for name in ("dim", "hidden", "depth", "time_dim"):
+            check_int(name, getattr(self, name), low=1)
+        check_int("n_classes", self.n_classes, low=0)
+
 
 class Block(nn.Module):
     """A residual block: x + Linear(SiLU(Linear(x) + embedding))."""
@@ -85,11 +90,3 @@ class MLPDenoiser(nn.Module):
             raise ValueError(f"cond contains {cond.min().item()}..{cond.max().item()}; allowed class ids are 0..{k - 1} "
                              f"(and {k} for 'no condition')")
         return self.cls(cond.long())
-
-
-def make_mlp(**kwargs) -> MLPDenoiser:
-    """``MLPDenoiser(MLPConfig(**kwargs))`` with argument checks."""
-    for name in ("dim", "hidden", "depth", "time_dim"):
-        if name in kwargs:
-            check_int(name, kwargs[name], low=1)
-    return MLPDenoiser(MLPConfig(**kwargs))
