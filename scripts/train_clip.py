@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     recipe = changed(CLIP_RECIPE, train={"steps": args.steps, "seed": args.seed})
-    cfg = TrainConfig(**{**recipe["train"], "betas": tuple(recipe["train"]["betas"])})
+    cfg = TrainConfig(**recipe["train"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     state = Path(f"{args.out}.state.pt")
     print(f"recipe: {recipe}" + (f" (resuming from {state})" if state.exists() else ""))

@@ -150,7 +150,7 @@ def test_shipped_checkpoint_is_small_and_records_its_recipe():
 def test_shipped_checkpoint_matches_its_recipe():
     # The recipe, rerun for its first 20 steps, gives the losses the checkpoint recorded.
     log, run = read_training_log(CHECKPOINT), read_recipe(CHECKPOINT)["train"]
-    cfg = TrainConfig(**{**run, "betas": tuple(run["betas"])})
+    cfg = TrainConfig(**run)
     losses = train_clip(new_clip(cfg), cfg, stop_at=len(log["first_losses"]), progress=False)["loss"]
     assert losses == pytest.approx(log["first_losses"], rel=2e-3)
 

@@ -49,7 +49,7 @@ def changed(recipe: dict, **parts) -> dict:
             raise ValueError(f"the recipe has no part {part!r}; its parts are {', '.join(out)}")
         if isinstance(out[part], dict):
             unknown = sorted(set(entries) - set(out[part]))
-            if unknown and part != "model":
+            if unknown:
                 raise ValueError(f"recipe[{part!r}] has no entries {unknown}; it has {', '.join(out[part])}")
             out[part].update(entries)
         else:

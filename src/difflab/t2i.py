@@ -110,10 +110,10 @@ def train_t2i(recipe: dict = T2I_RECIPE, *, out=None, checkpoint_every: int = 0,
     """
     with local_seed(recipe["train"]["seed"]):  # the initial weights; the process's random state is left alone
         model = build_t2i(recipe).to(device or "cpu")
+        probe = build_t2i(recipe).to(device or "cpu").eval() if log_every else None  # for the log
     clip = load_clip() if log_every else None
     data = data if data is not None else t2i_data(recipe, clip)
     log = {"scale": log_scale, "step": []} if log_every else None
-    probe = build_t2i(recipe).to(device or "cpu").eval() if log_every else None
 
     def record(step, weights):  # the EMA weights so far, measured on the never-seen prompts
         probe.net.load_state_dict(weights)

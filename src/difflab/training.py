@@ -26,6 +26,9 @@ class TrainConfig:
                               # the model ends with the averaged weights (Ho et al. 2020, App. B)
     seed: int = 0             # seeds the batches, steps t and noise
 
+    def __post_init__(self):
+        self.betas = tuple(self.betas)  # a recipe read back from JSON gives a list
+
 
 def rank_and_world() -> tuple[int, int]:
     """(rank, world size) of the torch.distributed process group, (0, 1) without one."""

@@ -60,15 +60,19 @@ def pick(default, fast):
     return fast if is_fast() else default
 
 
+def _check_seed(seed) -> int:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be a non-negative int")
+    return int(seed)
+
+
 def seed_everything(seed: int = DEFAULT_SEED) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices) and return a CPU ``torch.Generator``.
 
     This is the one place the book seeds: a notebook that calls it once at the top gives
     the same numbers run after run on the same machine.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be a non-negative int")
-    seed = int(seed)
+    seed = _check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # seeds CUDA and MPS too
@@ -81,10 +85,9 @@ def local_seed(seed: int):
     model's initial weights) come from a random state seeded with ``seed``, and the process's own
     state is put back afterwards. Library functions use it to build a model from a recipe's seed
     without reseeding the reader's process (only :func:`seed_everything` does that)."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be a non-negative int")
+    seed = _check_seed(seed)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+        torch.manual_seed(seed)
         yield
 
 
@@ -98,6 +101,11 @@ def check_env(seed: int = DEFAULT_SEED) -> torch.device:
     mode = "fast (DIFFLAB_FAST=1)" if is_fast() else "default"
     print(f"torch {torch.__version__} | device: {name} | mode: {mode} | threads: {threads} | seed: {seed}")
     return dev
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _busy_cores(seconds: float = 0.2) -> float | None:
@@ -115,8 +123,7 @@ def _busy_cores(seconds: float = 0.2) -> float | None:
         total1, idle1 = read()
     except (OSError, ValueError, IndexError):
         return None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return cores * (1 - (idle1 - idle0) / max(1, total1 - total0))
+    return _cores() * (1 - (idle1 - idle0) / max(1, total1 - total0))
 
 
 def set_threads(n: int | None = None) -> int:
@@ -134,8 +141,7 @@ def set_threads(n: int | None = None) -> int:
             raise ValueError(f"DIFFLAB_THREADS={value!r} must be a whole number of threads >= 1")
         n = int(value)
     if n is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        busy = _busy_cores()
+        cores, busy = _cores(), _busy_cores()
         n = cores if busy is None else max(1, min(cores, round(cores - busy)))
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n={n!r} must be a whole number of threads >= 1 (or None: choose)")
