@@ -26,6 +26,17 @@ def test_code_lines_fit_the_column(path):
     assert long == [], f"{path.name}: code lines over 88 characters: {long[:3]}"
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_code_shown_in_the_prose_fits_the_column(path):
+    """Code blocks in markdown cells are set larger than code cells: 76 characters fit at 1280 px."""
+    long = []
+    for i, c in enumerate(json.loads(path.read_text())["cells"]):
+        if c["cell_type"] == "markdown":
+            blocks = "".join(c["source"]).split("```")[1::2]  # the insides of fenced blocks
+            long += [(i, line) for b in blocks for line in b.splitlines()[1:] if len(line) > 76]
+    assert long == [], f"{path.name}: code lines in the prose over 76 characters: {long[:3]}"
+
+
 def test_chapters_are_formatted():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     out = subprocess.run([ruff, "format", "--check", "--line-length", "88", *map(str, CHAPTERS)],
