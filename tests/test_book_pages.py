@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 
 CHAPTERS = sorted((ROOT / "book").glob("ch*.ipynb"))
-SHOWS_A_FIGURE = re.compile(r"plt\.show\(\)|plot\.animate\(|plot\.explorer\(")
+SHOWS_A_FIGURE = re.compile(r"plt\.show\(\)|plot\.animate\(|plot\.explorer\(|_explorer\(")
 
 
 def _code_cells(path):

@@ -3,6 +3,8 @@ device override, local seeding and threads (issue: one training loop, one sample
 import ast
 import functools
 import inspect
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from difflab.training import TrainConfig, ddpm_loss, train
 
 ABAR = alphas_cumprod(linear_betas())
 SRC = Path(difflab.__file__).parent
+BOOK = SRC.parents[1] / "book"
 
 
 def _model():
@@ -141,10 +144,7 @@ def test_the_package_imports_at_module_level_only():
 
 
 def test_no_notebook_spells_out_q_sample_or_a_median_of_three():
-    import json
-    import re
-
-    book = SRC.parents[1] / "book"
+    book = BOOK
     pattern = re.compile(r"sqrt\(\)\s*\*\s*x\w*\s*\+\s*\(1 - \w+\)\.sqrt\(\)|sorted\([^)]*\)\[1\]|sorted\(\w+\)\[len")
     found = []
     for nb in sorted(book.glob("ch*.ipynb")):
@@ -183,3 +183,54 @@ def test_the_package_docstring_lists_every_module():
     modules = {p.stem for p in SRC.glob("*.py") if not p.stem.startswith("_")} | {"data", "models"}
     missing = sorted(m for m in modules if f"``{m}``" not in difflab.__doc__)
     assert not missing, f"difflab/__init__.py does not list {missing}"
+
+
+# what makes a tensor or a model; left out: torch.Generator, a CPU generator by design (a seed
+# gives the same draws on every device; the draws are moved with .to(device)), and the float64
+# schedule table (spiral_schedule), which the package reads on any device
+_MAKERS = re.compile(
+    r"\b(torch\.(?:randn|rand|randint|zeros|ones|full|empty|tensor|as_tensor|arange|linspace|eye)"
+    r"|load_spiral_denoiser|load_cond_denoiser|build_spiral_denoiser|train_spiral_denoiser"
+    r"|train_cond_denoiser|load_clip|load_t2i|new_clip|make_spiral"
+    r"|MLPDenoiser|UNet|median_w2_ratio)\("
+)
+
+
+def _call_end(src: str, open_paren: int) -> int:
+    depth = 0
+    for i in range(open_paren, len(src)):
+        depth += {"(": 1, ")": -1}.get(src[i], 0)
+        if depth == 0:
+            return i
+    raise ValueError(f"unbalanced parentheses after {src[open_paren - 20:open_paren]!r}")
+
+
+def device_ignored(src: str) -> list[str]:
+    """The calls in ``src`` that make a tensor or a model and say nothing of its device: no
+    ``device=`` among their arguments, no ``.to(...)`` right after, and no ``# on the CPU: why``
+    comment on their line."""
+    out = []
+    for m in _MAKERS.finditer(src):
+        end = _call_end(src, m.end() - 1)
+        line = src[src.rfind("\n", 0, m.start()) + 1:src.find("\n", end) % (len(src) + 1)]
+        if ("device=" in src[m.end():end] or src[end + 1:].startswith(".to(")
+                or "# on the CPU:" in line):
+            continue
+        out.append(line.strip())
+    return out
+
+
+def test_device_check_finds_what_ignores_the_device():
+    assert device_ignored("x = torch.randn(3, 2, generator=g)") == ["x = torch.randn(3, 2, generator=g)"]
+    assert device_ignored("m = load_cond_denoiser()") == ["m = load_cond_denoiser()"]
+    assert device_ignored("x = torch.randn(3, 2, generator=g).to(device)") == []
+    assert device_ignored("x = torch.zeros(3, device=device)\nm = load_clip(device=device)") == []
+    assert device_ignored("u = torch.linspace(0, 1, 9)  # on the CPU: for a table") == []
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in BOOK.glob("ch*.ipynb")))
+def test_chapters_make_their_tensors_and_models_on_the_device(notebook):
+    nb = json.loads((BOOK / notebook).read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    bad = device_ignored(code)
+    assert not bad, f"{notebook}: {len(bad)} tensors or models ignore the device:\n" + "\n".join(bad)

@@ -21,6 +21,8 @@ Each module holds one idea of the book under the name the book uses:
 - ``saving``: the one checkpoint format, ``save_model`` / ``load_model``
 - ``t2i``: a sentence to a picture (Chapter 8)
 - ``plot``: every figure of the book
+- ``explore``: the explorers of Chapters 3, 4 and 6-8: a chapter's parameter under a slider in
+  Jupyter and Colab, as an animation or small multiples in the static book
 """
 from .utils import check_env, device, is_fast, local_seed, pick, progress, seed_everything, set_threads, timer
 

@@ -34,3 +34,15 @@ def check_float(name: str, value, *, low: float | None = None, high: float | Non
         hi = "inf" if high is None else high
         raise ValueError(f"{name}={value} is out of range: allowed is {left}{lo}, {hi}{right}")
     return value
+
+
+def check_values(name: str, values, check=check_float, **limits) -> list:
+    """``values`` as a non-empty list, each one checked by ``check(f"{name}[i]", v, **limits)``
+    (:func:`check_float` or :func:`check_int`), or raise naming ``name``."""
+    values = values.tolist() if hasattr(values, "tolist") else values  # a tensor or an array: numbers
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name}={values!r} must be a sequence of values, e.g. {name}=[1, 2, 3]")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name}=[] is empty; give at least one value")
+    return [check(f"{name}[{i}]", v, **limits) for i, v in enumerate(values)]

@@ -21,7 +21,7 @@ def moment_z_scores(samples: torch.Tensor, mean, var) -> tuple[torch.Tensor, tor
     fourth central moment, so they hold for any distribution with finite fourth moment, not
     only a Gaussian. A correct prediction gives |z| < 5 except with probability ~1e-6 per number.
     """
-    x = torch.as_tensor(samples, dtype=torch.float64)
+    x = torch.as_tensor(samples).detach().cpu().double()  # float64 on the CPU: any device's samples
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"samples has shape {tuple(x.shape)}; expected (n, d) with n >= 2")
     n = x.shape[0]
@@ -31,8 +31,8 @@ def moment_z_scores(samples: torch.Tensor, mean, var) -> tuple[torch.Tensor, tor
     m4 = (c**4).mean(0)
     se_mean = (v / n).sqrt()
     se_var = ((m4 - v**2).clamp_min(1e-300) / n).sqrt()
-    mean = torch.as_tensor(mean, dtype=torch.float64)
-    var = torch.as_tensor(var, dtype=torch.float64)
+    mean = torch.as_tensor(mean).detach().cpu().double()
+    var = torch.as_tensor(var).detach().cpu().double()
     return (m - mean) / se_mean, (v - var) / se_var
 
 

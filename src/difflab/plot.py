@@ -6,13 +6,16 @@ wide (700 pixels at the inline backend's 100 dpi), so a page shows them at full 
 """
 from __future__ import annotations
 
+import itertools
+import textwrap
+
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib import animation
 
-from .data.spiral import project_to_spiral
+from .data.spiral import project_to_spiral, spiral_curve
 from .utils import is_book_build
 
 # One palette for the whole book, one meaning per colour (colour-blind safe): these four after
@@ -32,6 +35,9 @@ FIG_WIDTH = 7.0  # inches: the text column of the online book at 100 dpi
 
 
 def _np(a) -> np.ndarray:
+    """A NumPy array of ``a``: a tensor on any device, a list of tensors (stacked), or array-like."""
+    if isinstance(a, (list, tuple)) and a and all(isinstance(v, torch.Tensor) for v in a):
+        a = torch.stack([v.detach().cpu() for v in a])
     if isinstance(a, torch.Tensor):
         a = a.detach().cpu()
         return (a if a.dtype in (torch.int64, torch.int32, torch.bool) else a.float()).numpy()
@@ -87,6 +93,13 @@ def scatter(points, ax=None, *, c=None, color=None, s: float = 3, alpha: float =
         ax.scatter(p[:, 0], p[:, 1], c=None if c is None else _np(c), color=color or (None if c is not None else COLORS["data"]),
                    s=s, alpha=alpha, linewidths=0, label=label, **kwargs)
     return style(ax, title, lim=lim, equal=True)
+
+
+def spiral(ax=None, *, color: str = "k", lw: float = 0.5, alpha: float = 0.4):
+    """The clean spiral (no jitter) as a thin line: the data's curve, to draw samples against."""
+    ax = _ax(ax)
+    ax.plot(*_np(spiral_curve(torch.linspace(0, 1, 400))).T, color=color, lw=lw, alpha=alpha)
+    return ax
 
 
 def trails(paths, ax=None, *, color=None, alpha: float = 0.5, lw: float = 0.7, title=None,
@@ -187,40 +200,96 @@ def animate(fig, update, n_frames: int, *, interval: int = 80, dpi: int = 72):
     return HTML(html)
 
 
-def explorer(draw, name: str, values, *, value=None, size: tuple[float, float] = (4.0, 3.6),
-             interval: int = 250):
-    """A one-parameter explorer: ``draw(ax, v)`` draws the picture for the value ``v`` of ``name`` on
-    an empty axes. In Jupyter and Colab it is a slider (``ipywidgets.interact``) over ``values``,
-    starting at the value nearest ``value``; while the static book is built (:func:`difflab.utils.is_book_build`) the
-    same pictures become an animation over ``values``, and no widget is created. Returns what the
-    notebook should display (the animation, or None for the live slider)."""
+def _values(name: str, values) -> list:
     values = list(values)
     if not values:
         raise ValueError(f"values for {name!r} is empty; give the values the explorer may take")
-    if is_book_build():
-        fig, ax = subplots(width=size[0], height=size[1])
+    return values
 
-        def frame(i):
-            ax.clear()
-            style(ax)
-            draw(ax, values[i])
 
-        return animate(fig, frame, len(values), interval=interval)
+def _label(name: str, v) -> str:
+    return f"'{v}'" if isinstance(v, str) else f"{name} = {v:g}"
+
+
+def _control(name: str, values: list, value):
+    """The live widget for one parameter: for text values a text box that offers them (any other
+    text may be typed; it is drawn on Enter), else a slider over the values that starts at
+    ``value``, at the value nearest it (fast mode steps more coarsely), or at the middle one. Both
+    redraw when let go (on Enter, on release), not at every value passed on the way: a picture
+    may take seconds."""
     import ipywidgets as widgets
 
-    def show(**kw):
-        fig, ax = subplots(width=size[0], height=size[1])
-        draw(ax, kw[name])
-        plt.show()
-
+    if all(isinstance(v, str) for v in values):
+        return widgets.Combobox(options=values, value=values[0] if value is None else value, description=name,
+                                ensure_option=False, continuous_update=False)
     if value is None:
         start = values[len(values) // 2]
     elif value in values:
         start = value
-    else:  # a number between the values (fast mode steps more coarsely): the nearest one
+    else:
         start = min(values, key=lambda v: abs(v - value))
-    widgets.interact(show, **{name: widgets.SelectionSlider(options=values, value=start)})
-    return None
+    return widgets.SelectionSlider(options=values, value=start, description=name, continuous_update=False)
+
+
+def _live(draw, controls: dict, size: tuple[float, float], panels: int = 1):
+    """An ``ipywidgets.interactive`` that draws a fresh figure, ``draw(ax, *values)``, on every change."""
+    import ipywidgets as widgets
+
+    def show(**kw):
+        fig, ax = subplots(1, panels, width=size[0], height=size[1])
+        draw(ax, *(kw[name] for name in controls))
+        plt.show()
+        plt.close(fig)
+
+    return widgets.interactive(show, **controls)
+
+
+def explorer(draw, name: str, values, *, value=None, size: tuple[float, float] = (4.0, 3.6), panels: int = 1,
+             interval: int = 250):
+    """A one-parameter explorer: ``draw(ax, v)`` draws the picture for the value ``v`` of ``name`` on
+    an empty axes (on a row of ``panels`` axes when ``panels`` > 1). In Jupyter and Colab it is a
+    slider over ``values`` (a text box for text values), starting at the value nearest ``value``;
+    while the static book is built (:func:`difflab.utils.is_book_build`) the same pictures become an
+    animation over ``values``, and no widget is created. Returns what the notebook should display,
+    so call it last in its cell: the animation, or the live ``ipywidgets.interactive``."""
+    values = _values(name, values)
+    if not is_book_build():
+        return _live(draw, {name: _control(name, values, value)}, size, panels)
+    fig, ax = subplots(1, panels, width=size[0], height=size[1])
+
+    def frame(i):
+        for a in np.atleast_1d(ax):
+            a.clear()
+            style(a)
+        draw(ax, values[i])
+
+    return animate(fig, frame, len(values), interval=interval)
+
+
+def grid_explorer(draw, rows: tuple[str, list], cols: tuple[str, list], *, value=None, panel: float = 1.6,
+                  size: tuple[float, float] = (4.0, 3.6)):
+    """A two-parameter explorer: ``draw(ax, a, b)`` draws the picture for the value ``a`` of the
+    parameter ``rows = (name, values)`` and ``b`` of ``cols``. In Jupyter and Colab it is one control
+    per parameter (a text box for text, a slider for numbers) starting at ``value = (a, b)``; while
+    the static book is built, small multiples instead, and no widget: one panel of ``panel`` inches
+    per pair, a row per value of ``rows``, a column per value of ``cols``. Returns what the notebook
+    should display: the figure (closed, so that it is shown once) or the live widget."""
+    (name_a, values_a), (name_b, values_b) = rows, cols
+    values_a, values_b = _values(name_a, values_a), _values(name_b, values_b)
+    if name_a == name_b:
+        raise ValueError(f"both parameters are called {name_a!r}; give them different names")
+    if not is_book_build():
+        start_a, start_b = (None, None) if value is None else value
+        return _live(draw, {name_a: _control(name_a, values_a, start_a),
+                            name_b: _control(name_b, values_b, start_b)}, size)
+    fig, axes = subplots(len(values_a), len(values_b), size=panel)
+    axes = np.asarray(axes).reshape(len(values_a), len(values_b))
+    for (i, a), (j, b) in itertools.product(enumerate(values_a), enumerate(values_b)):
+        draw(axes[i, j], a, b)
+        axes[i, j].set_title(_label(name_b, b) if i == 0 else "", fontsize=9)
+        axes[i, j].set_ylabel(textwrap.fill(_label(name_a, a), 18) if j == 0 else "", fontsize=8)
+    plt.close(fig)
+    return fig
 
 
 def field(model, t: int, ax=None, *, lim: float = SPIRAL_LIM, n: int = 17, color=None, title=None, cond=None,
@@ -288,8 +357,6 @@ def heatmap(matrix, ax=None, *, title=None, xlabel=None, ylabel=None, xticklabel
 def captioned(images, captions, *, ncols: int = 6, size: float = 1.6, title=None, wrap: int = 22):
     """Images (N, 3, H, W) in [0, 1], each with its caption (wrapped) over it; returns the axes (rows,
     cols). The grid is at most ``FIG_WIDTH`` wide, so keep ``ncols`` small enough for the captions."""
-    import textwrap
-
     imgs = _np(images)
     if imgs.ndim != 4 or len(imgs) != len(captions):
         raise ValueError(f"images has shape {imgs.shape} and there are {len(captions)} captions; "

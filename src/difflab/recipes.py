@@ -58,23 +58,27 @@ def changed(recipe: dict, **parts) -> dict:
 
 
 def spiral_schedule(recipe: dict = SPIRAL_DDPM) -> torch.Tensor:
-    """alphas_cumprod of the recipe's linear schedule."""
+    """alphas_cumprod of the recipe's linear schedule: a float64 table on the CPU, which the
+    samplers and :func:`~difflab.schedules.q_sample` read on any device (Apple's MPS has no
+    float64, so the table stays where every device can read it)."""
     return alphas_cumprod(linear_betas(**recipe["schedule"]))
 
 
-def build_spiral_denoiser(recipe: dict = SPIRAL_DDPM) -> MLPDenoiser:
+def build_spiral_denoiser(recipe: dict = SPIRAL_DDPM, *, device: torch.device | str = "cpu") -> MLPDenoiser:
     """The recipe's network with its initial weights, drawn with ``recipe["init_seed"]`` in a local
-    random state (:func:`difflab.utils.local_seed`; the process's own is left as it was): what
-    training starts from."""
+    random state (:func:`difflab.utils.local_seed`; the process's own is left as it was) on the
+    CPU, then moved to ``device``: what training starts from, the same on every device."""
     with local_seed(recipe["init_seed"]):
-        return MLPDenoiser(MLPConfig(**recipe["model"]))
+        return MLPDenoiser(MLPConfig(**recipe["model"])).to(device)
 
 
 def train_spiral_denoiser(recipe: dict = SPIRAL_DDPM, *, steps: int | None = None, loss=ddpm_loss,
-                          checkpoint=None, data: torch.Tensor | None = None) -> tuple[MLPDenoiser, list[float]]:
-    """Train the spiral denoiser of ``recipe`` from scratch (``steps`` overrides the recipe's,
-    for fast mode; ``data`` (N, 2) replaces the recipe's training set); returns (model, loss history)."""
-    model = build_spiral_denoiser(recipe)
+                          checkpoint=None, data: torch.Tensor | None = None,
+                          device: torch.device | str = "cpu") -> tuple[MLPDenoiser, list[float]]:
+    """Train the spiral denoiser of ``recipe`` from scratch on ``device`` (``steps`` overrides the
+    recipe's, for fast mode; ``data`` (N, 2) replaces the recipe's training set); returns (model,
+    loss history)."""
+    model = build_spiral_denoiser(recipe, device=device)
     cfg = TrainConfig(**{**recipe["train"], **({"steps": steps} if steps else {})})
     data = make_spiral(**recipe["data"]).x if data is None else data
     history = train(model, functools.partial(loss, alphas_cumprod=spiral_schedule(recipe)), data, cfg,
@@ -82,10 +86,11 @@ def train_spiral_denoiser(recipe: dict = SPIRAL_DDPM, *, steps: int | None = Non
     return model, history
 
 
-def load_spiral_denoiser(recipe: dict = SPIRAL_DDPM, path=None) -> MLPDenoiser:
-    """The shipped spiral denoiser of Chapter 3 (made by scripts/train_spiral.py)."""
+def load_spiral_denoiser(recipe: dict = SPIRAL_DDPM, path=None, *,
+                         device: torch.device | str = "cpu") -> MLPDenoiser:
+    """The shipped spiral denoiser of Chapter 3 (made by scripts/train_spiral.py), on ``device``."""
     path = CHECKPOINTS / "spiral_ddpm.safetensors" if path is None else path
-    return load_model(path, recipe, maker="scripts/train_spiral.py")
+    return load_model(path, recipe, maker="scripts/train_spiral.py", device=device)
 
 
 SPIRAL_COND = {
@@ -101,10 +106,10 @@ SPIRAL_COND = {
 
 
 def train_cond_denoiser(recipe: dict = SPIRAL_COND, *, steps: int | None = None,
-                        checkpoint=None) -> tuple[MLPDenoiser, list[float]]:
+                        checkpoint=None, device: torch.device | str = "cpu") -> tuple[MLPDenoiser, list[float]]:
     """Train the class-conditional spiral denoiser of ``recipe`` from scratch with condition dropout
-    (``steps`` overrides the recipe's); returns (model, loss history)."""
-    model = build_spiral_denoiser(recipe)
+    on ``device`` (``steps`` overrides the recipe's); returns (model, loss history)."""
+    model = build_spiral_denoiser(recipe, device=device)
     cfg = TrainConfig(**{**recipe["train"], **({"steps": steps} if steps else {})})
     spiral = make_spiral(**recipe["data"])
     loss = functools.partial(ddpm_loss_cond, alphas_cumprod=spiral_schedule(recipe), p_uncond=recipe["p_uncond"])
@@ -113,10 +118,12 @@ def train_cond_denoiser(recipe: dict = SPIRAL_COND, *, steps: int | None = None,
     return model, history
 
 
-def load_cond_denoiser(recipe: dict = SPIRAL_COND, path=None) -> MLPDenoiser:
-    """The shipped class-conditional spiral denoiser of Chapters 5-7 (made by scripts/train_spiral.py --model cond)."""
+def load_cond_denoiser(recipe: dict = SPIRAL_COND, path=None, *,
+                       device: torch.device | str = "cpu") -> MLPDenoiser:
+    """The shipped class-conditional spiral denoiser of Chapters 5-7 (made by scripts/train_spiral.py
+    --model cond), on ``device``."""
     path = CHECKPOINTS / "spiral_cond.safetensors" if path is None else path
-    return load_model(path, recipe, maker="scripts/train_spiral.py --model cond")
+    return load_model(path, recipe, maker="scripts/train_spiral.py --model cond", device=device)
 
 
 CLIP_CHECKPOINT = CHECKPOINTS / "clip.safetensors"

@@ -78,7 +78,7 @@ def q_sample(x0: torch.Tensor, t, alphas_cumprod: torch.Tensor, noise: torch.Ten
         raise ValueError(f"noise has shape {tuple(noise.shape)} but x0 has shape {tuple(x0.shape)}; they must match")
     a = abar.to(x0.device)[t].to(x0.dtype)
     a = a.reshape(a.shape + (1,) * (x0.ndim - a.ndim))  # (N, 1, ...) broadcasts over x0
-    return a.sqrt() * x0 + (1 - a).sqrt() * noise.to(x0.dtype)
+    return a.sqrt() * x0 + (1 - a).sqrt() * noise.to(device=x0.device, dtype=x0.dtype)
 
 
 def sigma_from_abar(alphas_cumprod: torch.Tensor) -> torch.Tensor:

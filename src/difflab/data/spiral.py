@@ -49,14 +49,15 @@ def spiral_curve(u: torch.Tensor) -> torch.Tensor:
 
 
 def make_spiral(n: int, *, seed: int = 0, jitter: float = 0.03, n_parts: int = 3,
-                label_noise: float = 0.0) -> SpiralSample:
+                label_noise: float = 0.0, device: torch.device | str = "cpu") -> SpiralSample:
     """Draw ``n`` points spread evenly along the spiral, each moved by N(0, jitter^2 I).
 
     Uses its own generator seeded with ``seed``, so it never disturbs the global random state.
     Returns ``SpiralSample(x, u, part, label)``: the points (n, 2), their positions u, their
     parts, and their labels: the part, except for a share ``label_noise`` of the points, which
     carry the label of another part drawn uniformly (the points themselves do not depend on
-    ``label_noise``).
+    ``label_noise``). The draws are made on the CPU and the tensors moved to ``device``, so a seed
+    gives the same points on every device.
     """
     n = check_int("n", n, low=1)
     seed = check_int("seed", seed, low=0)
@@ -74,7 +75,7 @@ def make_spiral(n: int, *, seed: int = 0, jitter: float = 0.03, n_parts: int = 3
         relabel = torch.rand(n, generator=gen) < label_noise
         shift = torch.randint(1, n_parts, (n,), generator=gen)  # another part: part + 1 .. part + K - 1
         label = torch.where(relabel, (part + shift) % n_parts, part)
-    return SpiralSample(x.float(), u.float(), part, label)
+    return SpiralSample(*(v.to(device) for v in (x.float(), u.float(), part, label)))
 
 
 def label_probs(n_parts: int = 3, label_noise: float = 0.0) -> torch.Tensor:
