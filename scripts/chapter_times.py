@@ -1,0 +1,229 @@
+"""Write the table of chapter execution times that the teacher's guide includes.
+
+    .venv/bin/python scripts/chapter_times.py          # _build -> book/_times.md
+    .venv/bin/python scripts/chapter_times.py --check  # exit 1 if it is stale
+    .venv/bin/python scripts/chapter_times.py --build _build --build ../gpu/_build
+
+Nothing in the table is typed in. Jupyter Book 1.x executes each chapter with myst-nb,
+which stores what happened in the Sphinx environment of the build,
+`_build/.doctrees/environment.pickle`: `env.nb_metadata[docname]["exec_data"]` holds
+the runtime in seconds, the time of execution and whether it succeeded (the record that
+the Reproducibility appendix's `{nb-exec-table}` shows). The device each chapter ran on
+is read from the first line the chapter printed, `difflab.check_env()`'s "device: ...",
+in the executed copy `_build/jupyter_execute/book/<chapter>.ipynb`: a chapter that ran
+on CUDA or MPS goes into the GPU column, one that ran on the CPU into the CPU column.
+Give `--build` twice (a CPU build and a GPU build) to fill both columns.
+
+The Sphinx environment does not record the machine, so the script counts the cores of
+the machine it runs on: run it where the book was built, right after command 1 of the
+README, or say how many with `--cores`. Unpickling the environment needs Sphinx and
+myst-nb, so run it with the book's `.venv`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import pickle
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "book" / "_times.md"
+CHAPTER = re.compile(r"^book/ch\d\d_\w+$")
+NOT_MEASURED = "not yet measured"
+
+
+@dataclass
+class Run:
+    """One chapter executed in one build."""
+
+    docname: str  # e.g. "book/ch01_clip"
+    title: str
+    seconds: float | None  # None: not executed in this build, or it failed
+    when: dt.datetime | None  # when it was executed (UTC)
+    device: str  # what check_env printed, e.g. "cpu", "NVIDIA H200"; "" if unknown
+    mode: str  # "default" or "fast (DIFFLAB_FAST=1)"; "" if unknown
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device not in ("", "cpu")
+
+
+def _title(node) -> str:
+    return node.astext() if hasattr(node, "astext") else str(node)
+
+
+def read_environment(pickle_path: Path) -> dict[str, dict]:
+    """{docname: {"title", "exec_data"}} of the chapters in a Sphinx environment."""
+    with open(pickle_path, "rb") as f:
+        env = pickle.load(f)
+    metadata = getattr(env, "nb_metadata", {}) or {}
+    titles = getattr(env, "titles", {}) or {}
+    return {
+        doc: {
+            "title": _title(titles.get(doc, doc)),
+            "exec_data": metadata[doc].get("exec_data"),
+        }
+        for doc in sorted(metadata)
+        if CHAPTER.match(doc)
+    }
+
+
+ENV_LINE = re.compile(r"\| device: (?P<device>[^|]+?) \| mode: (?P<mode>[^|]+?) \|")
+
+
+def parse_env_line(text: str) -> tuple[str, str]:
+    """(device, mode) from check_env's line, e.g.
+    'torch 2.13.0+cpu | device: cpu | mode: default | threads: 2 | seed: 0'."""
+    m = ENV_LINE.search(text)
+    return (m["device"].strip(), m["mode"].strip()) if m else ("", "")
+
+
+def device_and_mode(executed: Path) -> tuple[str, str]:
+    """The device and mode that an executed notebook printed first; ("", "") if none."""
+    if not executed.exists():
+        return "", ""
+    for cell in json.loads(executed.read_text())["cells"]:
+        for out in cell.get("outputs", []):
+            text = out.get("text", "")
+            found = parse_env_line("".join(text) if isinstance(text, list) else text)
+            if found[0]:
+                return found
+    return "", ""
+
+
+def runs(build: Path) -> list[Run]:
+    """Every chapter of one build (a `_build` folder), in order."""
+    pickle_path = build / ".doctrees" / "environment.pickle"
+    if not pickle_path.exists():
+        raise SystemExit(
+            f"{pickle_path} not found: build the book first (README, command 1)"
+        )
+    out = []
+    for doc, info in read_environment(pickle_path).items():
+        data = info["exec_data"] or {}
+        ok = data.get("succeeded") and data.get("runtime") is not None
+        mtime = data.get("mtime")
+        device, mode = device_and_mode(build / "jupyter_execute" / f"{doc}.ipynb")
+        out.append(
+            Run(
+                docname=doc,
+                title=info["title"],
+                seconds=float(data["runtime"]) if ok else None,
+                when=dt.datetime.fromtimestamp(mtime, dt.timezone.utc)
+                if mtime
+                else None,
+                device=device,
+                mode=mode,
+            )
+        )
+    return out
+
+
+def _dates(rs: list[Run]) -> str:
+    days = sorted({r.when.date().isoformat() for r in rs if r.when})
+    return (
+        days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}" if days else "unknown"
+    )
+
+
+def _devices(rs: list[Run]) -> str:
+    return ", ".join(sorted({r.device for r in rs if r.device})) or "unknown"
+
+
+def _modes(rs: list[Run]) -> str:
+    return ", ".join(sorted({r.mode for r in rs if r.mode})) or "unknown"
+
+
+def _cell(r: Run | None) -> str:
+    return NOT_MEASURED if r is None or r.seconds is None else f"{r.seconds:.0f}"
+
+
+def _total(col: dict[str, Run], n: int) -> str:
+    if not col:
+        return NOT_MEASURED
+    if len(col) < n:
+        return "not every chapter"
+    total = sum(r.seconds for r in col.values())
+    return f"{total:.0f} ({total / 60:.0f} min)"
+
+
+def table(all_runs: list[Run], cores: int) -> str:
+    """The markdown the guide includes: one row per chapter, CPU and GPU seconds."""
+    cpu = {r.docname: r for r in all_runs if not r.on_gpu and r.seconds is not None}
+    gpu = {r.docname: r for r in all_runs if r.on_gpu and r.seconds is not None}
+    titles = {r.docname: r.title for r in all_runs}
+    lines = [
+        "<!-- Written by scripts/chapter_times.py from a build; do not edit. -->",
+        "",
+        "| chapter | CPU, seconds | GPU, seconds |",
+        "|---|---:|---:|",
+    ]
+    for doc in sorted(titles):
+        link = f"[{titles[doc]}]({Path(doc).name}.ipynb)"
+        lines.append(f"| {link} | {_cell(cpu.get(doc))} | {_cell(gpu.get(doc))} |")
+    n = len(titles)
+    lines += [f"| all chapters | {_total(cpu, n)} | {_total(gpu, n)} |", ""]
+    for name, col in (("CPU", cpu), ("GPU", gpu)):
+        rs = list(col.values())
+        if not rs:
+            lines.append(f"{name}: {NOT_MEASURED}; no build of this copy ran on one.")
+            continue
+        machine = f" on a {cores}-core machine" if name == "CPU" else ""
+        lines.append(
+            f"{name}: executed on {_dates(rs)} (UTC){machine}, device: {_devices(rs)}, "
+            f"mode: {_modes(rs)}; myst-nb ran each chapter in a fresh kernel."
+        )
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _cores() -> int:
+    return (
+        len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count() or 1
+    )
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--build",
+        action="append",
+        type=Path,
+        help="a _build folder (repeatable; default: the repository's _build)",
+    )
+    ap.add_argument("--out", type=Path, default=OUT, help="the markdown file to write")
+    ap.add_argument(
+        "--cores",
+        type=int,
+        default=None,
+        help="the build machine's core count (default: this machine's)",
+    )
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="do not write; exit 1 if --out differs from what it would write",
+    )
+    args = ap.parse_args(argv)
+    builds = args.build or [ROOT / "_build"]
+    text = table([r for b in builds for r in runs(b)], args.cores or _cores())
+    if args.check:
+        same = args.out.exists() and args.out.read_text() == text
+        print(f"{args.out}: {'up to date' if same else 'differs from the build'}")
+        return 0 if same else 1
+    args.out.write_text(text)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
