@@ -12,7 +12,9 @@ the Reproducibility appendix's `{nb-exec-table}` shows). The device each chapter
 is read from the first line the chapter printed, `difflab.check_env()`'s "device: ...",
 in the executed copy `_build/jupyter_execute/book/<chapter>.ipynb`: a chapter that ran
 on CUDA or MPS goes into the GPU column, one that ran on the CPU into the CPU column.
-Give `--build` twice (a CPU build and a GPU build) to fill both columns.
+Give `--build` twice (a CPU build and a GPU build) to fill both columns. A chapter of
+book/ that no build executed (one newer than the build) gets a row "not yet measured".
+The rows follow the book: ch04_ddim, then ch04b_flow_matching (chapter 4b), then ch05.
 
 The Sphinx environment does not record the machine, so the script counts the cores of
 the machine it runs on: run it where the book was built, right after command 1 of the
@@ -34,7 +36,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "book" / "_times.md"
-CHAPTER = re.compile(r"^book/ch\d\d_\w+$")
+# a chapter's docname: two digits and an optional letter, "book/ch04_ddim",
+# "book/ch04b_flow_matching" (the chapter between 4 and 5)
+CHAPTER = re.compile(r"^book/ch(?P<number>\d+)(?P<letter>[a-z]?)_\w+$")
 NOT_MEASURED = "not yet measured"
 
 
@@ -54,6 +58,32 @@ class Run:
         return self.device not in ("", "cpu")
 
 
+def chapter_key(docname: str) -> tuple[int, str, str]:
+    """The order of the book: (4, "", ...) for ch04_ddim before (4, "b", ...) for
+    ch04b_flow_matching, and both before (5, "", ...) for ch05_conditioning."""
+    m = CHAPTER.match(docname)
+    if m is None:
+        raise ValueError(f"{docname!r} is not a chapter (book/chNN_name or chNNa_name)")
+    return int(m["number"]), m["letter"], docname
+
+
+def book_chapters(root: Path = ROOT) -> dict[str, str]:
+    """{docname: title} of the chapters in root/book, the title being the first '# '
+    heading of the notebook (what Sphinx records as the page's title)."""
+    out = {}
+    for path in (root / "book").glob("ch*.ipynb"):
+        doc = f"book/{path.stem}"
+        if not CHAPTER.match(doc):
+            continue
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        text = "\n".join(
+            "".join(c["source"]) for c in cells if c["cell_type"] == "markdown"
+        )
+        m = re.search(r"(?m)^# (.+)$", text)
+        out[doc] = m.group(1).strip() if m else path.stem
+    return dict(sorted(out.items(), key=lambda item: chapter_key(item[0])))
+
+
 def _title(node) -> str:
     return node.astext() if hasattr(node, "astext") else str(node)
 
@@ -69,8 +99,7 @@ def read_environment(pickle_path: Path) -> dict[str, dict]:
             "title": _title(titles.get(doc, doc)),
             "exec_data": metadata[doc].get("exec_data"),
         }
-        for doc in sorted(metadata)
-        if CHAPTER.match(doc)
+        for doc in sorted(filter(CHAPTER.match, metadata), key=chapter_key)
     }
 
 
@@ -153,18 +182,23 @@ def _total(col: dict[str, Run], n: int) -> str:
     return f"{total:.0f} ({total / 60:.0f} min)"
 
 
-def table(all_runs: list[Run], cores: int) -> str:
-    """The markdown the guide includes: one row per chapter, CPU and GPU seconds."""
+def table(
+    all_runs: list[Run], cores: int, chapters: dict[str, str] | None = None
+) -> str:
+    """The markdown the guide includes: one row per chapter, CPU and GPU seconds, in
+    the book's order. ``chapters`` ({docname: title}, as :func:`book_chapters` gives)
+    adds a row for each chapter of the book that no build executed (a chapter newer
+    than the builds), marked not yet measured."""
     cpu = {r.docname: r for r in all_runs if not r.on_gpu and r.seconds is not None}
     gpu = {r.docname: r for r in all_runs if r.on_gpu and r.seconds is not None}
-    titles = {r.docname: r.title for r in all_runs}
+    titles = dict(chapters or {}) | {r.docname: r.title for r in all_runs}
     lines = [
         "<!-- Written by scripts/chapter_times.py from a build; do not edit. -->",
         "",
         "| chapter | CPU, seconds | GPU, seconds |",
         "|---|---:|---:|",
     ]
-    for doc in sorted(titles):
+    for doc in sorted(titles, key=chapter_key):
         link = f"[{titles[doc]}]({Path(doc).name}.ipynb)"
         lines.append(f"| {link} | {_cell(cpu.get(doc))} | {_cell(gpu.get(doc))} |")
     n = len(titles)
@@ -215,7 +249,8 @@ def main(argv=None) -> int:
     )
     args = ap.parse_args(argv)
     builds = args.build or [ROOT / "_build"]
-    text = table([r for b in builds for r in runs(b)], args.cores or _cores())
+    all_runs = [r for b in builds for r in runs(b)]
+    text = table(all_runs, args.cores or _cores(), book_chapters())
     if args.check:
         same = args.out.exists() and args.out.read_text() == text
         print(f"{args.out}: {'up to date' if same else 'differs from the build'}")

@@ -6,7 +6,8 @@
 For every book/ch*.ipynb this writes DIR/book/<name>.ipynb, in which
 
 - a cell tagged ``solution`` becomes a stub: a comment naming the exercise and
-  ``raise NotImplementedError("Exercise 2 of Chapter 3: write your solution here")``;
+  ``raise NotImplementedError("Exercise 2 of Chapter 3: write your solution here")``
+  ("Chapter 4b" for book/ch04b_flow_matching.ipynb);
   its tags lose ``solution`` and ``hide-cell`` and gain ``raises-exception`` (nbval,
   nbclient and Jupyter Book then let it raise). The exercise number is that of the
   "**N." paragraphs under "## Exercises" before it, the first not yet taken;
@@ -81,12 +82,15 @@ def describe(nb_name: str, index: int, cell: dict) -> str:
     return f"{nb_name}, cell {index} (0-based; id {cell_id}; starts {first[:60]!r})"
 
 
-def chapter_number(nb_name: str) -> int:
-    """3 for 'book/ch03_ddpm.ipynb'."""
-    m = re.search(r"ch(\d+)", Path(nb_name).name)
+def chapter_number(nb_name: str) -> str:
+    """The chapter's number as the book writes it: "3" for 'book/ch03_ddpm.ipynb', "4b"
+    for 'book/ch04b_flow_matching.ipynb' (the chapter between 4 and 5)."""
+    m = re.match(r"ch(\d+)([a-z]?)_", Path(nb_name).name)
     if m is None:
-        raise StudentEditionError(f"{nb_name}: the name does not start with chNN")
-    return int(m.group(1))
+        raise StudentEditionError(
+            f"{nb_name}: the name does not start with chNN_ or chNNa_"
+        )
+    return f"{int(m.group(1))}{m.group(2)}"
 
 
 def exercise_markers(text: str, in_section: bool) -> tuple[list[tuple[int, str]], bool]:
@@ -174,7 +178,7 @@ def check_counts(nb: dict, nb_name: str) -> None:
         )
 
 
-def raise_line(chapter: int, exercise: int | None) -> str:
+def raise_line(chapter: str, exercise: int | None) -> str:
     """The ``raise NotImplementedError(...)`` line of a stub (no indentation)."""
     where = (
         f"Exercise {exercise} of Chapter {chapter}"
@@ -184,7 +188,7 @@ def raise_line(chapter: int, exercise: int | None) -> str:
     return f'raise NotImplementedError("{where}: write your solution here")'
 
 
-def stub_source(chapter: int, exercise: int, title: str) -> str:
+def stub_source(chapter: str, exercise: int, title: str) -> str:
     """The source of the cell that replaces a solution cell."""
     comment = f"# Exercise {exercise} ({title}): your code here"
     if not title or len(comment) > 88:

@@ -207,6 +207,55 @@ def test_chapter_times_marks_a_chapter_that_did_not_execute(tmp_path):
     assert "| all chapters | not every chapter |" in text
 
 
+def test_chapter_times_puts_chapter_4b_between_4_and_5(tmp_path):
+    ct = _script("chapter_times")
+    build = _fake_build(
+        tmp_path / "b",
+        {
+            "book/ch05_conditioning": ("5. Conditioning", 91.0, CPU_LINE),
+            "book/ch04b_flow_matching": ("4b. Flow matching", 60.2, CPU_LINE),
+            "book/ch04_ddim": ("4. DDIM", 127.0, CPU_LINE),
+        },
+    )
+    runs = ct.runs(build)
+    assert [r.docname for r in runs] == [
+        "book/ch04_ddim",
+        "book/ch04b_flow_matching",
+        "book/ch05_conditioning",
+    ]
+    assert ct.chapter_key("book/ch04b_flow_matching")[:2] == (4, "b")
+    text = ct.table(runs, cores=2)
+    rows = [ln for ln in text.splitlines() if ln.startswith("| [")]
+    row = "| [4b. Flow matching](ch04b_flow_matching.ipynb) | 60 | not yet measured |"
+    assert rows[1] == row
+    assert "| all chapters | 278 (5 min) |" in text
+
+
+def test_chapter_times_lists_a_chapter_newer_than_the_build(tmp_path):
+    ct = _script("chapter_times")
+    ddim = {"book/ch04_ddim": ("4. DDIM", 127.0, CPU_LINE)}
+    build = _fake_build(tmp_path / "b", ddim)
+    book = tmp_path / "repo" / "book"
+    book.mkdir(parents=True)
+    titles = {"ch04b_flow_matching": "4b. Flow matching", "ch04_ddim": "4. DDIM"}
+    for name, title in titles.items():
+        cell = {"cell_type": "markdown", "source": [f"# {title}\n", "\n", "Text."]}
+        (book / f"{name}.ipynb").write_text(json.dumps({"cells": [cell]}))
+    chapters = ct.book_chapters(tmp_path / "repo")
+    assert list(chapters.items()) == [
+        ("book/ch04_ddim", "4. DDIM"),
+        ("book/ch04b_flow_matching", "4b. Flow matching"),
+    ]
+    text = ct.table(ct.runs(build), cores=2, chapters=chapters)
+    rows = [ln for ln in text.splitlines() if ln.startswith("| [")]
+    assert rows == [
+        "| [4. DDIM](ch04_ddim.ipynb) | 127 | not yet measured |",
+        "| [4b. Flow matching](ch04b_flow_matching.ipynb) | not yet measured "
+        "| not yet measured |",
+    ]
+    assert "| all chapters | not every chapter |" in text
+
+
 def test_chapter_times_check_and_write(tmp_path):
     ct = _script("chapter_times")
     build = _fake_build(tmp_path / "b", {"book/ch01_clip": ("1. CLIP", 48.6, CPU_LINE)})
@@ -255,6 +304,12 @@ SECTIONS = {
         "Beyond DDIM: second-order solvers and the choice of timesteps",
         "The spacing matters as much as the solver: the last step",
         "What diffusers calls it",
+    ],
+    "ch04b_flow_matching": [
+        "One table for every prediction",
+        "Beside DDIM, at equal network calls",
+        "How curved are the paths?",
+        "Reflow: straightening the paths",
     ],
     "ch06_cfg": [
         "Two conventions, one formula",

@@ -13,7 +13,8 @@ from pybtex.database import parse_file
 
 PAGES = ["book/glossary", "book/video_map", "book/bibliography"]
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")  # kana and kanji
-CHAPTER_LINK = re.compile(r"\]\((ch\d\d_\w+)\.ipynb(?:#[\w-]+)?\)")
+# a link to a chapter: ch04_ddim.ipynb, or ch04b_flow_matching.ipynb (chapter 4b)
+CHAPTER_LINK = re.compile(r"\]\((ch\d\d[a-z]?_\w+)\.ipynb(?:#[\w-]+)?\)")
 CITE = re.compile(r"\{(?:foot)?cite(?::\w+)?\}`([^`]+)`")
 KEYPREFIX = re.compile(r"^:keyprefix:\s*(\S+)\s*$", re.MULTILINE)
 
@@ -70,6 +71,14 @@ def test_the_glossary_covers_the_book():
     linked = {m.group(1) for _, body in terms for m in CHAPTER_LINK.finditer(body)}
     chapters = {p.stem for p in (ROOT / "book").glob("ch*.ipynb")}
     assert chapters <= linked, f"no glossary term links to {sorted(chapters - linked)}"
+
+
+def test_chapter_links_include_chapter_4b():
+    text = (
+        "[Reflow](ch04b_flow_matching.ipynb#reflow-straightening-the-paths), "
+        "[DDIM](ch04_ddim.ipynb) and [not a chapter](intro.md#notation)"
+    )
+    assert CHAPTER_LINK.findall(text) == ["ch04b_flow_matching", "ch04_ddim"]
 
 
 def test_every_glossary_term_has_japanese_and_a_chapter_link():

@@ -192,7 +192,8 @@ _MAKERS = re.compile(
     r"\b(torch\.(?:randn|rand|randint|zeros|ones|full|empty|tensor|as_tensor|arange|linspace|eye)"
     r"|load_spiral_denoiser|load_cond_denoiser|build_spiral_denoiser|train_spiral_denoiser"
     r"|train_cond_denoiser|load_clip|load_t2i|new_clip|make_spiral"
-    r"|MLPDenoiser|UNet|median_w2_ratio)\("
+    r"|MLPDenoiser|UNet|median_w2_ratio|load_flow_model|build_flow_model|train_flow_model"
+    r"|VelocityMLP)\("
 )
 
 

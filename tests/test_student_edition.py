@@ -311,6 +311,24 @@ def test_one_markdown_cell_for_all_exercises():
     assert mse.RAISES_TAG in mse.tags(student["cells"][-1])
 
 
+def test_chapter_4b_is_named_4b_in_the_stubs():
+    assert mse.chapter_number("book/ch03_ddpm.ipynb") == "3"
+    assert mse.chapter_number("book/ch04b_flow_matching.ipynb") == "4b"
+    with pytest.raises(mse.StudentEditionError, match="chNN_"):
+        mse.chapter_number("book/intro.md")
+    nb = synthetic(
+        ("md", "## Exercises\n\n**1. One.** a"),
+        ("solution", "# Solution\nz = 1"),
+        title="# 4b. A synthetic chapter",
+    )
+    name = "book/ch04b_flow_matching.ipynb"
+    student, n = mse.student_notebook(nb, name, URL, "student")
+    src = mse.source(student["cells"][-1])
+    expected = "Exercise 1 of Chapter 4b: write your solution here"
+    assert n == 1 and f'raise NotImplementedError("{expected}")' in src, src
+    assert badge(URL, "student", name) in mse.source(student["cells"][0])
+
+
 def test_exercises_section_ends_at_next_heading():
     text = "## Exercises\n\n**1. One.** a\n\n## Summary\n\n**2. Not an exercise.** b"
     assert [n for n, _ in mse.exercises(synthetic(("md", text)))] == [1]

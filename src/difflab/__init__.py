@@ -15,6 +15,11 @@ Each module holds one idea of the book under the name the book uses:
 - ``train_clip``: CLIP's training run and the measurements of Chapter 1
 - ``samplers``: DDPM, DDIM, Heun, DPM-Solver++(2M) and its SDE variant, one signature,
   ``SAMPLERS`` (Chapters 3, 4)
+- ``flow``: flow matching: the straight path x_sigma = (1 - sigma) x0 + sigma eps, its loss, the
+  exact velocity of a data set, Euler and Heun on the flow ODE, SD3's shift, reflow (the chapter
+  after DDIM)
+- ``conversions``: one table between eps, x0, v, score and the flow velocity, and between abar
+  and the flow's sigma (the chapter after DDIM)
 - ``guidance``: classifier-free guidance and negative prompts as model wrappers (Chapters 6, 7)
 - ``metrics``: the numbers the checks are built on (W2 ratio, shares, CLIP score)
 - ``recipes``: the recipes of the shipped models (spiral denoisers, CLIP) and their loaders

@@ -293,16 +293,21 @@ def grid_explorer(draw, rows: tuple[str, list], cols: tuple[str, list], *, value
 
 
 def field(model, t: int, ax=None, *, lim: float = SPIRAL_LIM, n: int = 17, color=None, title=None, cond=None,
-          key: str | None = "length", vmax: float | None = None):
+          key: str | None = "length", vmax: float | None = None, device=None):
     """The vector field -eps(x, t) of a 2-D denoiser on an n x n grid: the direction a reverse step
     moves each point. Arrows are normalised to equal length; their colour shows the magnitude, on a
     scale from 0 to ``vmax`` (default: this field's largest), explained by a colour key labelled
-    ``key`` beside the axes (None: no key, e.g. for all but the last panel of a row that shares ``vmax``)."""
+    ``key`` beside the axes (None: no key, e.g. for all but the last panel of a row that shares ``vmax``).
+    The grid is made on ``device`` (default: a network's own device, else the CPU); pass it for a
+    function that wraps a network, e.g. ``device=device`` for ``lambda x, t: f(model, x, t)``."""
     ax = _ax(ax)
     g = torch.linspace(-lim, lim, n)
     xx, yy = torch.meshgrid(g, g, indexing="xy")
     pts = torch.stack([xx.flatten(), yy.flatten()], dim=1)  # (n*n, 2)
-    tt = torch.full((len(pts),), int(t), dtype=torch.long)
+    if device is None:  # a network's own device; the CPU for a plain function
+        device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else "cpu"
+    pts = pts.to(device)
+    tt = torch.full((len(pts),), int(t), dtype=torch.long, device=device)
     with torch.no_grad():
         eps = model(pts, tt) if cond is None else model(pts, tt, cond)
     v = -_np(eps)

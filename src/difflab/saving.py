@@ -16,12 +16,13 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .models.clip import CLIP, CLIPConfig
-from .models.mlp import MLPConfig, MLPDenoiser
+from .models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
 from .models.unet import TextUNet, UNetConfig
 from .utils import local_seed
 
 #: the classes a checkpoint can hold, by the name stored in it, with their config dataclass
-MODELS = {"MLPDenoiser": (MLPDenoiser, MLPConfig), "CLIP": (CLIP, CLIPConfig), "TextUNet": (TextUNet, UNetConfig)}
+MODELS = {"MLPDenoiser": (MLPDenoiser, MLPConfig), "VelocityMLP": (VelocityMLP, MLPConfig), "CLIP": (CLIP, CLIPConfig),
+          "TextUNet": (TextUNet, UNetConfig)}
 
 
 def _json(value) -> str:

@@ -1,4 +1,5 @@
-"""A small time-conditioned MLP denoiser for 2-D points (Chapters 3-7)."""
+"""A small time-conditioned MLP denoiser for 2-D points (Chapters 3-7), and the same network as a
+flow-matching velocity model (``VelocityMLP``, the chapter after DDIM)."""
 from __future__ import annotations
 
 import math
@@ -90,3 +91,36 @@ class MLPDenoiser(nn.Module):
             raise ValueError(f"cond contains {cond.min().item()}..{cond.max().item()}; allowed class ids are 0..{k - 1} "
                              f"(and {k} for 'no condition')")
         return self.cls(cond.long())
+
+
+#: The time a flow model's network sees: sigma in [0, 1] times 1000, the range of the DDPM steps
+#: t = 0..999 (diffusers and SD3 feed ``timestep = sigma * num_train_timesteps`` the same way).
+SIGMA_TO_TIME = 1000.0
+
+
+class VelocityMLP(nn.Module):
+    """v_theta(x, sigma, cond=None): the network of :class:`MLPDenoiser` as a flow-matching
+    velocity model (:mod:`difflab.flow`), shape (N, dim).
+
+    ``sigma`` is a float tensor (N,) in [0, 1] (or a number); it enters the same sinusoidal
+    embedding as the time ``sigma * SIGMA_TO_TIME`` (the embedding takes real times). The
+    weights are those of an :class:`MLPDenoiser` of the same config, under ``net.``: the same
+    network, trained for another target. Integer steps are refused: they mean a DDPM sampler
+    is calling a flow model.
+    """
+
+    def __init__(self, config: MLPConfig = MLPConfig()):
+        super().__init__()
+        self.config = config
+        self.net = MLPDenoiser(config)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        sigma = torch.as_tensor(sigma, device=x.device)
+        if not sigma.dtype.is_floating_point:
+            raise TypeError(f"sigma has dtype {sigma.dtype}; a velocity model takes float noise levels in [0, 1], "
+                            f"not the integer steps of a DDPM sampler")
+        if sigma.ndim == 0:
+            sigma = sigma.expand(x.shape[0])
+        if sigma.shape != (x.shape[0],):
+            raise ValueError(f"sigma has shape {tuple(sigma.shape)}; expected ({x.shape[0]},), one per point")
+        return self.net(x, sigma * SIGMA_TO_TIME, cond)

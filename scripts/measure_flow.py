@@ -1,0 +1,277 @@
+"""Measure the flow-matching models of the chapter after DDIM: the book's r (W2 over the noise
+floor, median of 3 seeds, metrics.median_w2_ratio) at equal numbers of network calls, beside
+DDIM on Chapter 3's DDPM model, and the straightness of the sampled paths.
+
+    python scripts/measure_flow.py                    # everything; writes the results below
+    python scripts/measure_flow.py --exact-n 0        # without the exact velocity (its 1000 steps are slow)
+    python scripts/measure_flow.py --out results.json
+
+Writes src/difflab/checkpoints/spiral_flow_results.json (every number, with the seeds' own r) and
+prints the tables. The functions (r_flow, r_ddim, straightness, ...) are what a chapter calls to
+measure one configuration itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from difflab.conversions import flow_sigma_from_abar, vp_to_flow
+from difflab.data.spiral import make_spiral
+from difflab.flow import (
+    ExactVelocity,
+    euler_sample,
+    flow_sigmas,
+    heun_sample,
+    path_straightness,
+    sample_path,
+)
+from difflab.metrics import SEEDS, median_w2_ratio
+from difflab.recipes import (
+    CHECKPOINTS,
+    SPIRAL_FLOW,
+    SPIRAL_FLOW_LOGIT_NORMAL,
+    SPIRAL_REFLOW,
+    load_flow_model,
+    load_spiral_denoiser,
+    spiral_schedule,
+)
+from difflab.samplers import ddim_sample, spaced_timesteps
+
+N = 2000  # samples per seed, as everywhere in the book
+NFES = (1, 2, 4, 8, 16, 50)
+SHIFTS = (0.5, 1.0, 2.0, 3.0)
+
+
+def r_flow(
+    model, sigmas, *, sampler=euler_sample, n: int = N, scale: float = 1.0, device="cpu"
+):
+    """(median r, [r per seed]) of ``sampler(model, x / scale, sigmas)`` from x ~ N(0, I)."""
+    sample = lambda x, g: sampler(model, x / scale, sigmas)  # noqa: E731
+    r, rs, _ = median_w2_ratio(sample, n, device=device)
+    return r, rs
+
+
+def ddim_sigmas(n_steps: int, abar: torch.Tensor):
+    """DDIM's trailing timesteps as flow levels (conversions.flow_sigma_from_abar), ending at 0,
+    and the factor sqrt(abar) + sqrt(1 - abar) that takes DDIM's start x_T into flow coordinates."""
+    ts = spaced_timesteps(len(abar), n_steps, "trailing")
+    sigmas = torch.cat(
+        [flow_sigma_from_abar(abar[ts]), torch.zeros(1, dtype=torch.float64)]
+    )
+    return sigmas, float(abar[ts[0]].sqrt() + (1 - abar[ts[0]]).sqrt())
+
+
+def r_ddim(model, n_steps: int, abar: torch.Tensor, *, n: int = N, device="cpu"):
+    """(median r, [r per seed]) of DDIM (eta = 0, trailing spacing) on an epsilon model."""
+    ts = spaced_timesteps(len(abar), n_steps, "trailing")
+    r, rs, _ = median_w2_ratio(
+        lambda x, g: ddim_sample(model, x, ts, abar), n, device=device
+    )
+    return r, rs
+
+
+def _summary(s: torch.Tensor) -> dict:
+    s = s[torch.isfinite(s)]
+    return {
+        "median": s.median().item(),
+        "mean": s.mean().item(),
+        "p90": s.quantile(0.9).item(),
+    }
+
+
+def straightness(model, *, n: int = N, steps: int = 100, seed: int = 0) -> dict:
+    """Path length over endpoint distance (flow.path_straightness) of n Euler paths of ``steps``
+    steps from the noise of ``seed``: median, mean and 90th percentile over the paths."""
+    x = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
+    return _summary(
+        path_straightness(sample_path(euler_sample, model, x, flow_sigmas(steps)))
+    )
+
+
+def ddim_straightness(
+    model, abar, *, n: int = N, steps: int = 100, seed: int = 0
+) -> dict:
+    """The same for DDIM's paths on an epsilon model, each point moved into flow coordinates
+    (conversions.vp_to_flow), where the DDIM ODE is the flow ODE."""
+    ts = spaced_timesteps(len(abar), steps, "trailing")
+    levels = [abar[t] for t in ts[1:]] + [torch.ones((), dtype=torch.float64)]
+    x = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
+    path = [vp_to_flow(x, abar[ts[0]])[0]]
+    ddim_sample(
+        model,
+        x,
+        ts,
+        abar,
+        callback=lambda i, t, x_, x0: path.append(vp_to_flow(x_, levels[i])[0]),
+    )
+    return _summary(path_straightness(torch.stack(path)))
+
+
+def measure(*, n: int = N, exact_n: int = 5000, device="cpu", log=print) -> dict:
+    """Every number of the chapter; ``exact_n`` training points for the exact velocity (0: skip)."""
+    flow = load_flow_model(SPIRAL_FLOW, device=device)
+    reflow = load_flow_model(SPIRAL_REFLOW, device=device)
+    ln = load_flow_model(SPIRAL_FLOW_LOGIT_NORMAL, device=device)
+    ddpm = load_spiral_denoiser(device=device)
+    abar = spiral_schedule()
+    out = {"n": n, "seeds": list(SEEDS), "nfe": list(NFES)}
+
+    def row(key, value):
+        out.setdefault(key, {})
+        out[key].update(value)
+        log(f"{key}: {value}")
+
+    if exact_n:
+        data = make_spiral(**SPIRAL_FLOW["data"]).x[
+            :exact_n
+        ]  # the first exact_n training points
+        start = time.perf_counter()
+        r, rs = r_flow(ExactVelocity(data), flow_sigmas(1000), n=n, device=device)
+        row(
+            "exact_velocity_euler_1000",
+            {
+                "r": r,
+                "rs": rs,
+                "train_points": exact_n,
+                "seconds": round(time.perf_counter() - start),
+            },
+        )
+    for nfe in NFES:
+        row(
+            "flow_euler", {str(nfe): r_flow(flow, flow_sigmas(nfe), n=n, device=device)}
+        )
+        row("ddim_trailing", {str(nfe): r_ddim(ddpm, nfe, abar, n=n, device=device)})
+        sig, scale = ddim_sigmas(nfe, abar)
+        row(
+            "flow_euler_at_ddim_sigmas",
+            {str(nfe): r_flow(flow, sig, scale=scale, n=n, device=device)},
+        )
+        row(
+            "reflow_euler",
+            {str(nfe): r_flow(reflow, flow_sigmas(nfe), n=n, device=device)},
+        )
+        row(
+            "logit_normal_euler",
+            {str(nfe): r_flow(ln, flow_sigmas(nfe), n=n, device=device)},
+        )
+    for steps in (2, 4, 8, 25):  # NFE 3, 7, 15, 49
+        row(
+            "flow_heun",
+            {
+                str(2 * steps - 1): r_flow(
+                    flow, flow_sigmas(steps), sampler=heun_sample, n=n, device=device
+                )
+            },
+        )
+    for shift in SHIFTS:
+        for steps in (2, 4, 8, 16):
+            for name, model in (("flow", flow), ("logit_normal", ln)):
+                row(
+                    f"{name}_euler_shift",
+                    {
+                        f"{shift}@{steps}": r_flow(
+                            model, flow_sigmas(steps, shift), n=n, device=device
+                        )
+                    },
+                )
+    row(
+        "straightness",
+        {
+            "flow": straightness(flow, n=n),
+            "reflow": straightness(reflow, n=n),
+            "logit_normal": straightness(ln, n=n),
+            "ddpm_ddim_in_flow_coordinates": ddim_straightness(ddpm, abar, n=n),
+        },
+    )
+    if exact_n:
+        row("straightness", {"exact_velocity": straightness(ExactVelocity(data), n=n)})
+    return out
+
+
+def tables(res: dict) -> str:
+    """The results as markdown tables."""
+    lines = [
+        "| NFE | flow Euler | DDIM (trailing) | flow Euler at DDIM's sigmas | reflow Euler | "
+        "logit-normal Euler |",
+        "|---|---|---|---|---|---|",
+    ]
+    for nfe in res["nfe"]:
+        cells = [
+            f"{res[k][str(nfe)][0]:.2f}"
+            for k in (
+                "flow_euler",
+                "ddim_trailing",
+                "flow_euler_at_ddim_sigmas",
+                "reflow_euler",
+                "logit_normal_euler",
+            )
+        ]
+        lines.append(f"| {nfe} | " + " | ".join(cells) + " |")
+    lines += ["", "| NFE | flow Heun |", "|---|---|"]
+    lines += [f"| {k} | {v[0]:.2f} |" for k, v in res["flow_heun"].items()]
+    lines += [
+        "",
+        "| shift | steps | flow (uniform) | logit-normal |",
+        "|---|---|---|---|",
+    ]
+    for key, (r, _) in res["flow_euler_shift"].items():
+        shift, steps = key.split("@")
+        lines.append(
+            f"| {shift} | {steps} | {r:.2f} | {res['logit_normal_euler_shift'][key][0]:.2f} |"
+        )
+    lines += [
+        "",
+        "| paths (Euler, 100 steps) | median | mean | p90 |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {k} | {v['median']:.4f} | {v['mean']:.4f} | {v['p90']:.4f} |"
+        for k, v in res["straightness"].items()
+    ]
+    if "exact_velocity_euler_1000" in res:
+        e = res["exact_velocity_euler_1000"]
+        lines += [
+            "",
+            f"exact velocity ({e['train_points']} training points), Euler 1000 steps: r = {e['r']:.2f} "
+            f"(seeds {', '.join(f'{r:.2f}' for r in e['rs'])})",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--n", type=int, default=N, help="samples per seed")
+    ap.add_argument(
+        "--exact-n",
+        type=int,
+        default=5000,
+        help="training points of the exact velocity (0: skip)",
+    )
+    ap.add_argument(
+        "--out", type=Path, default=CHECKPOINTS / "spiral_flow_results.json"
+    )
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    res = measure(n=args.n, exact_n=args.exact_n)
+    res["made"] = (
+        f"{datetime.datetime.now():%Y-%m-%d %H:%M}, torch {torch.__version__}, "
+        f"{time.perf_counter() - start:.0f} s, scripts/measure_flow.py"
+    )
+    args.out.write_text(json.dumps(res, indent=1) + "\n")
+    print(tables(res))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
