@@ -7,8 +7,8 @@ DDIM on Chapter 3's DDPM model, and the straightness of the sampled paths.
     python scripts/measure_flow.py --out results.json
 
 Writes src/difflab/checkpoints/spiral_flow_results.json (every number, with the seeds' own r) and
-prints the tables. The functions (r_flow, r_ddim, straightness, ...) are what a chapter calls to
-measure one configuration itself.
+prints the tables. Chapter 4b measures the same configurations itself with the package's
+functions (flow.vp_levels, flow.ddim_path, metrics.median_w2_ratio).
 """
 
 from __future__ import annotations
@@ -22,15 +22,16 @@ from pathlib import Path
 
 import torch
 
-from difflab.conversions import flow_sigma_from_abar, vp_to_flow
 from difflab.data.spiral import make_spiral
 from difflab.flow import (
     ExactVelocity,
+    ddim_path,
     euler_sample,
     flow_sigmas,
     heun_sample,
     path_straightness,
     sample_path,
+    vp_levels,
 )
 from difflab.metrics import SEEDS, median_w2_ratio
 from difflab.recipes import (
@@ -56,16 +57,6 @@ def r_flow(
     sample = lambda x, g: sampler(model, x / scale, sigmas)  # noqa: E731
     r, rs, _ = median_w2_ratio(sample, n, device=device)
     return r, rs
-
-
-def ddim_sigmas(n_steps: int, abar: torch.Tensor):
-    """DDIM's trailing timesteps as flow levels (conversions.flow_sigma_from_abar), ending at 0,
-    and the factor sqrt(abar) + sqrt(1 - abar) that takes DDIM's start x_T into flow coordinates."""
-    ts = spaced_timesteps(len(abar), n_steps, "trailing")
-    sigmas = torch.cat(
-        [flow_sigma_from_abar(abar[ts]), torch.zeros(1, dtype=torch.float64)]
-    )
-    return sigmas, float(abar[ts[0]].sqrt() + (1 - abar[ts[0]]).sqrt())
 
 
 def r_ddim(model, n_steps: int, abar: torch.Tensor, *, n: int = N, device="cpu"):
@@ -98,20 +89,11 @@ def straightness(model, *, n: int = N, steps: int = 100, seed: int = 0) -> dict:
 def ddim_straightness(
     model, abar, *, n: int = N, steps: int = 100, seed: int = 0
 ) -> dict:
-    """The same for DDIM's paths on an epsilon model, each point moved into flow coordinates
-    (conversions.vp_to_flow), where the DDIM ODE is the flow ODE."""
+    """The same for DDIM's paths on an epsilon model, in flow coordinates (flow.ddim_path),
+    where the DDIM ODE is the flow ODE."""
     ts = spaced_timesteps(len(abar), steps, "trailing")
-    levels = [abar[t] for t in ts[1:]] + [torch.ones((), dtype=torch.float64)]
     x = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
-    path = [vp_to_flow(x, abar[ts[0]])[0]]
-    ddim_sample(
-        model,
-        x,
-        ts,
-        abar,
-        callback=lambda i, t, x_, x0: path.append(vp_to_flow(x_, levels[i])[0]),
-    )
-    return _summary(path_straightness(torch.stack(path)))
+    return _summary(path_straightness(ddim_path(model, x, ts, abar)))
 
 
 def measure(*, n: int = N, exact_n: int = 5000, device="cpu", log=print) -> dict:
@@ -148,7 +130,7 @@ def measure(*, n: int = N, exact_n: int = 5000, device="cpu", log=print) -> dict
             "flow_euler", {str(nfe): r_flow(flow, flow_sigmas(nfe), n=n, device=device)}
         )
         row("ddim_trailing", {str(nfe): r_ddim(ddpm, nfe, abar, n=n, device=device)})
-        sig, scale = ddim_sigmas(nfe, abar)
+        sig, scale = vp_levels(spaced_timesteps(len(abar), nfe, "trailing"), abar)
         row(
             "flow_euler_at_ddim_sigmas",
             {str(nfe): r_flow(flow, sig, scale=scale, n=n, device=device)},

@@ -27,6 +27,7 @@ from difflab.flow import (
     FLOW_SAMPLERS,
     ExactVelocity,
     check_sigmas,
+    ddim_path,
     euler_sample,
     euler_step,
     flow_loss,
@@ -40,6 +41,7 @@ from difflab.flow import (
     sample_sigma,
     shift_sigmas,
     velocity_target,
+    vp_levels,
 )
 from difflab.metrics import w2_ratio
 from difflab.models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
@@ -402,11 +404,14 @@ def test_one_ddim_step_is_one_euler_step_of_the_flow_ode():
         err = (euler - ddim).abs().max().item()
         assert err < 1e-6, f"t={t}->{prev}: max |Euler - DDIM| = {err:.2e}"
     # and so the whole DDIM sampler is Euler on the flow, at the matching sigmas
+    # (vp_levels), point for point along the path (ddim_path)
     ts = spaced_timesteps(1000, 10, "trailing")
-    sigmas = torch.cat([flow_sigma_from_abar(ABAR[ts]), torch.zeros(1, dtype=F64)])
-    z_T, _ = vp_to_flow(x, ABAR[ts[0]])
-    euler = euler_sample(_as_flow_model(_toy_eps, ABAR), z_T, sigmas)
-    err = (euler - ddim_sample(_toy_eps, x, ts, ABAR)).abs().max().item()
+    sigmas, scale = vp_levels(ts, ABAR)
+    assert torch.allclose(sigmas[:-1], flow_sigma_from_abar(ABAR[ts])) and sigmas[-1] == 0
+    euler = sample_path(euler_sample, _as_flow_model(_toy_eps, ABAR), x / scale, sigmas)
+    err = (euler - ddim_path(_toy_eps, x, ts, ABAR)).abs().max().item()
+    assert err < 1e-6, f"10 steps: max |Euler path - DDIM path| = {err:.2e}"
+    err = (euler[-1] - ddim_sample(_toy_eps, x, ts, ABAR)).abs().max().item()
     assert err < 1e-6, f"10 steps: max |Euler - DDIM| = {err:.2e}"
 
 
@@ -482,6 +487,6 @@ def test_bad_arguments_name_what_is_wrong():
         eps_from(x, "logits", x, 0.5)
     with pytest.raises(ValueError, match="dst='noise' is not known"):
         convert(x, "eps", "noise", x, 0.5)
-    with pytest.raises(ValueError, match=r"abar or sigma has shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"abar has shape \(2,\)"):
         vp_to_flow(x, torch.full((2,), 0.5))
     assert check_sigmas([1.0, 0.5, 0.0]).dtype == F64

@@ -107,3 +107,11 @@ def test_explorer_is_an_animation_in_the_book_and_a_slider_in_jupyter(monkeypatc
 
     with pytest.raises(ValueError, match="values for 't' is empty"):
         plot.explorer(draw, "t", [])
+
+
+def test_loss_draws_the_mean_of_each_window():
+    ax = plot.loss([4.0, 2.0, 3.0, 1.0, 9.0], every=2)  # the last, incomplete window is left out
+    x, y = ax.lines[0].get_data()
+    assert list(x) == [0, 2] and list(y) == [3.0, 2.0]
+    assert ax.get_ylabel() == "loss (mean of 2 steps)"
+    plt.close("all")

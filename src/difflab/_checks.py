@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numbers
 
+import torch
+
 
 def check_int(name: str, value, *, low: int | None = None, high: int | None = None) -> int:
     """Return ``value`` as an int, or raise naming ``name`` if it is not an int in [low, high]."""
@@ -46,3 +48,19 @@ def check_values(name: str, values, check=check_float, **limits) -> list:
     if not values:
         raise ValueError(f"{name}=[] is empty; give at least one value")
     return [check(f"{name}[{i}]", v, **limits) for i, v in enumerate(values)]
+
+
+def per_row(name: str, value, x: torch.Tensor) -> torch.Tensor:
+    """``value`` (a number, or a tensor (N,) with one entry per row of x (N, ...)) as a float
+    tensor that broadcasts over x, on x's device and in its dtype, or a clear error."""
+    value = torch.as_tensor(value, device=x.device)
+    if not value.dtype.is_floating_point:
+        raise TypeError(f"{name} has dtype {value.dtype}; expected floats")
+    if value.ndim == 1 and value.shape[0] == x.shape[0]:
+        return value.to(x.dtype).reshape((-1,) + (1,) * (x.ndim - 1))
+    if value.ndim == 0:
+        return value.to(x.dtype)
+    raise ValueError(
+        f"{name} has shape {tuple(value.shape)}; expected a number or ({x.shape[0]},), "
+        f"one per row of x {tuple(x.shape)}"
+    )

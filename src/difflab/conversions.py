@@ -27,22 +27,10 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import per_row
 from .samplers import predict_x0
 
 PREDICTIONS = ("eps", "x0", "v", "score", "velocity")
-
-
-def _column(value, x: torch.Tensor) -> torch.Tensor:
-    """A number or a tensor (N,) as a tensor that broadcasts over x (N, ...)."""
-    value = torch.as_tensor(value, device=x.device)
-    if value.ndim == 1 and value.shape[0] == x.shape[0]:
-        value = value.reshape((-1,) + (1,) * (x.ndim - 1))
-    elif value.ndim != 0:
-        raise ValueError(
-            f"abar or sigma has shape {tuple(value.shape)}; expected a number or "
-            f"({x.shape[0]},), one per row of x {tuple(x.shape)}"
-        )
-    return value.to(x.dtype)
 
 
 def _check_kind(name: str, kind: str) -> None:
@@ -55,8 +43,8 @@ def _check_kind(name: str, kind: str) -> None:
 def predictions(x0: torch.Tensor, eps: torch.Tensor, abar) -> dict[str, torch.Tensor]:
     """Every prediction of the table, computed from the truth (x0, eps) at level abar: what
     a perfect network of each kind would output at x_t = sqrt(abar) x0 + sqrt(1 - abar) eps."""
-    a = _column(abar, x0).sqrt()
-    b = (1 - _column(abar, x0)).sqrt()
+    a = per_row("abar", abar, x0).sqrt()
+    b = (1 - per_row("abar", abar, x0)).sqrt()
     return {
         "eps": eps,
         "x0": x0,
@@ -76,8 +64,8 @@ def eps_from(pred: torch.Tensor, kind: str, x_t: torch.Tensor, abar) -> torch.Te
     - velocity: eps = (x_t + a u) / (a + b)            (x_t = a (eps - u) + b eps)
     """
     _check_kind("kind", kind)
-    a = _column(abar, x_t).sqrt()
-    b = (1 - _column(abar, x_t)).sqrt()
+    a = per_row("abar", abar, x_t).sqrt()
+    b = (1 - per_row("abar", abar, x_t)).sqrt()
     if kind == "eps":
         return pred
     if kind == "x0":
@@ -94,7 +82,7 @@ def from_eps(eps: torch.Tensor, kind: str, x_t: torch.Tensor, abar) -> torch.Ten
     x0_hat = (x_t - b eps) / a (Ho et al. 2020, eq. 15; :func:`difflab.samplers.predict_x0`):
     x0 = x0_hat, v = a eps - b x0_hat, score = -eps / b, velocity = eps - x0_hat."""
     _check_kind("kind", kind)
-    x0_hat = predict_x0(x_t, eps, _column(abar, x_t))
+    x0_hat = predict_x0(x_t, eps, per_row("abar", abar, x_t))
     return predictions(x0_hat, eps, abar)[kind]
 
 
@@ -129,8 +117,8 @@ def abar_from_flow_sigma(sigma) -> torch.Tensor:
 def vp_to_flow(x_t: torch.Tensor, abar) -> tuple[torch.Tensor, torch.Tensor]:
     """(x_sigma, sigma) of the VP point x_t at level abar: x_sigma = x_t / (sqrt(abar) +
     sqrt(1 - abar)), sigma = :func:`flow_sigma_from_abar` (abar)."""
-    a = _column(abar, x_t).sqrt()
-    b = (1 - _column(abar, x_t)).sqrt()
+    a = per_row("abar", abar, x_t).sqrt()
+    b = (1 - per_row("abar", abar, x_t)).sqrt()
     return x_t / (a + b), flow_sigma_from_abar(abar)
 
 
@@ -138,7 +126,7 @@ def flow_to_vp(x: torch.Tensor, sigma) -> tuple[torch.Tensor, torch.Tensor]:
     """(x_t, abar) of the flow point x at level sigma: x_t = x / sqrt((1 - sigma)^2 +
     sigma^2), since sqrt(abar) + sqrt(1 - abar) = 1 / sqrt((1 - sigma)^2 + sigma^2) at
     abar = :func:`abar_from_flow_sigma` (sigma)."""
-    s = _column(sigma, x)
+    s = per_row("sigma", sigma, x)
     return x / ((1 - s) ** 2 + s**2).sqrt(), abar_from_flow_sigma(sigma)
 
 
@@ -159,10 +147,10 @@ def flow_sigma_from_ve_sigma(sigma_ve) -> torch.Tensor:
 def flow_x0(x: torch.Tensor, v: torch.Tensor, sigma) -> torch.Tensor:
     """x0_hat = x - sigma v: the data a velocity points to, in flow coordinates (x = (1 -
     sigma) x0 + sigma eps and v = eps - x0; diffusers' stochastic flow sampler uses it)."""
-    return x - _column(sigma, x) * v
+    return x - per_row("sigma", sigma, x) * v
 
 
 def flow_eps(x: torch.Tensor, v: torch.Tensor, sigma) -> torch.Tensor:
     """eps_hat = x + (1 - sigma) v: the noise a velocity points back to, in flow
     coordinates."""
-    return x + (1 - _column(sigma, x)) * v
+    return x + (1 - per_row("sigma", sigma, x)) * v

@@ -28,25 +28,13 @@ from .guidance import cfg
 from .metrics import OFF_SPIRAL, spiral_region
 from .samplers import check_timesteps, ddim_sample, ddpm_sample, spaced_timesteps
 from .t2i import text_to_image
-from .utils import pick
-
-
-def _device(model) -> torch.device:
-    """Where ``model`` computes: its parameters' device (the CPU if it has none)."""
-    params = model.parameters() if hasattr(model, "parameters") else iter(())
-    return next(params, torch.empty(0)).device
-
-
-def _on_model_device(model):
-    """``model`` for CPU tensors: they go to its device, and its answer comes back."""
-    dev = _device(model)
-    return lambda x, t: model(x.to(dev), t.to(dev)).cpu()
+from .utils import model_device, pick
 
 
 def _starts(model, n: int, seed: int) -> torch.Tensor:
     """n starts x_T (n, 2), drawn on the CPU with ``seed``, on the model's device."""
     gen = torch.Generator().manual_seed(check_int("seed", seed, low=0))
-    return torch.randn(n, 2, generator=gen).to(_device(model))
+    return torch.randn(n, 2, generator=gen).to(model_device(model))
 
 
 def _timesteps(timesteps, alphas_cumprod, n_steps: int) -> list[int]:
@@ -91,7 +79,7 @@ def draw_field(ax, t: int, model, exact=None, *, n: int = 13):
     for a, (name, den, colour) in zip(axes, pairs):
         plot.spiral(a, alpha=0.25)
         plot.field(
-            _on_model_device(den),
+            den,
             t,
             ax=a,
             n=n,

@@ -29,24 +29,11 @@ from typing import Callable, Sequence
 
 import torch
 
-from ._checks import check_float, check_int
+from ._checks import check_float, check_int, per_row
+from .conversions import flow_sigma_from_abar, vp_to_flow
+from .samplers import check_timesteps, ddim_sample
 
 SIGMA_SAMPLINGS = ("uniform", "logit_normal")
-
-
-def _sigma_column(sigma, x: torch.Tensor) -> torch.Tensor:
-    """sigma as a float tensor that broadcasts over x (N, ...): a number or a tensor (N,)."""
-    sigma = torch.as_tensor(sigma, device=x.device)
-    if not sigma.dtype.is_floating_point:
-        raise TypeError(f"sigma has dtype {sigma.dtype}; expected floats in [0, 1]")
-    if sigma.ndim == 1 and sigma.shape[0] == x.shape[0]:
-        return sigma.to(x.dtype).reshape((-1,) + (1,) * (x.ndim - 1))
-    if sigma.ndim == 0:
-        return sigma.to(x.dtype)
-    raise ValueError(
-        f"sigma has shape {tuple(sigma.shape)}; expected a number or ({x.shape[0]},), "
-        f"one per row of x {tuple(x.shape)}"
-    )
 
 
 def interpolate(x0: torch.Tensor, eps: torch.Tensor, sigma) -> torch.Tensor:
@@ -58,7 +45,7 @@ def interpolate(x0: torch.Tensor, eps: torch.Tensor, sigma) -> torch.Tensor:
             f"eps has shape {tuple(eps.shape)} but x0 has shape {tuple(x0.shape)}; "
             f"they must match"
         )
-    s = _sigma_column(sigma, x0)
+    s = per_row("sigma", sigma, x0)
     return (1 - s) * x0 + s * eps
 
 
@@ -371,6 +358,30 @@ def sample_path(
     :func:`path_straightness`."""
     path = [x]
     sampler(model, x, sigmas, callback=lambda i, sigma, x_: path.append(x_))
+    return torch.stack(path)
+
+
+def vp_levels(timesteps: Sequence[int], alphas_cumprod: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """A DDPM-schedule sampler's ``timesteps`` as flow levels (float64, ending at 0), and the
+    factor sqrt(abar) + sqrt(1 - abar) of the first, which takes its start x_T into flow
+    coordinates (:func:`~difflab.conversions.vp_to_flow`): the same steps on the flow ODE."""
+    ts = check_timesteps(timesteps, len(alphas_cumprod))
+    abar = torch.as_tensor(alphas_cumprod, dtype=torch.float64)
+    levels = torch.cat([flow_sigma_from_abar(abar[ts]), abar.new_zeros(1)])
+    return levels, float(abar[ts[0]].sqrt() + (1 - abar[ts[0]]).sqrt())
+
+
+def ddim_path(model: Callable, x: torch.Tensor, timesteps: Sequence[int],
+              alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """DDIM's path (eta = 0) from ``x`` on an epsilon model, every point moved into flow
+    coordinates with :func:`~difflab.conversions.vp_to_flow`, where DDIM follows the flow ODE:
+    (len(timesteps) + 1, N, ...), like :func:`sample_path`."""
+    ts = check_timesteps(timesteps, len(alphas_cumprod))
+    abar = torch.as_tensor(alphas_cumprod)
+    levels = [abar[t] for t in ts[1:]] + [abar.new_ones(())]  # where each step lands
+    path = [vp_to_flow(x, abar[ts[0]])[0]]
+    keep = lambda i, t, x_, x0: path.append(vp_to_flow(x_, levels[i])[0])  # noqa: E731
+    ddim_sample(model, x, ts, abar, callback=keep)
     return torch.stack(path)
 
 

@@ -16,7 +16,7 @@ import torch
 from matplotlib import animation
 
 from .data.spiral import project_to_spiral, spiral_curve
-from .utils import is_book_build
+from .utils import is_book_build, model_device
 
 # One palette for the whole book, one meaning per colour (colour-blind safe): these four after
 # Okabe and Ito for what a point *is* ...
@@ -100,6 +100,19 @@ def spiral(ax=None, *, color: str = "k", lw: float = 0.5, alpha: float = 0.4):
     ax = _ax(ax)
     ax.plot(*_np(spiral_curve(torch.linspace(0, 1, 400))).T, color=color, lw=lw, alpha=alpha)
     return ax
+
+
+def loss(history, ax=None, *, every: int = 50, label: str = "loss", title: str | None = "training loss"):
+    """A training loss curve: the mean of each ``every`` steps of ``history`` (the per-step losses
+    that :func:`difflab.training.train` returns), against the step."""
+    h = np.asarray(history, dtype=float)
+    every = max(1, min(every, len(h)))
+    means = h[: len(h) // every * every].reshape(-1, every).mean(1)
+    if ax is None:
+        _, ax = subplots(width=5.5, height=3.0)
+    ax.plot(np.arange(len(means)) * every, means, color=COLORS["model"])
+    ax.set(xlabel="step", ylabel=f"{label} (mean of {every} steps)")
+    return style(ax, title)
 
 
 def trails(paths, ax=None, *, color=None, alpha: float = 0.5, lw: float = 0.7, title=None,
@@ -304,8 +317,7 @@ def field(model, t: int, ax=None, *, lim: float = SPIRAL_LIM, n: int = 17, color
     g = torch.linspace(-lim, lim, n)
     xx, yy = torch.meshgrid(g, g, indexing="xy")
     pts = torch.stack([xx.flatten(), yy.flatten()], dim=1)  # (n*n, 2)
-    if device is None:  # a network's own device; the CPU for a plain function
-        device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else "cpu"
+    device = model_device(model) if device is None else device
     pts = pts.to(device)
     tt = torch.full((len(pts),), int(t), dtype=torch.long, device=device)
     with torch.no_grad():

@@ -37,6 +37,13 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+def model_device(model) -> torch.device:
+    """Where ``model`` computes: the device of its parameters; the CPU for a function or a model
+    without parameters (e.g. an exact denoiser, which follows its inputs)."""
+    params = model.parameters() if isinstance(model, torch.nn.Module) else iter(())
+    return next(params, torch.empty(0)).device
+
+
 def _env_flag(name: str, allowed: str) -> bool:
     """An on/off environment variable: unset, 0/false/no/off or 1/true/yes/on; else a clear error."""
     value = os.environ.get(name, "").strip().lower()
