@@ -16,6 +16,7 @@ learn if it fitted them perfectly (:class:`ExactCondDenoiser`).
 """
 from __future__ import annotations
 
+import math
 import types
 
 import torch
@@ -41,6 +42,26 @@ class ExactDenoiser:
         # + a term that does not depend on i (softmax ignores it)
         coef = torch.cat([xf * (abar.sqrt() / (1 - abar)), -abar / (2 * (1 - abar))], 1)  # (B, D + 1)
         return torch.softmax(coef @ self._aug.to(x.device).T, dim=1)
+
+    def log_density(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """log p_t(x) (B,), float64. The noised data are a mixture of N Gaussians,
+
+            p_t(x) = (1/N) sum_i N(x; sqrt(abar_t) x0_i, (1 - abar_t) I)   (Ho et al. 2020, eq. 4).
+
+        Differentiable in x, so autograd gives the score grad log p_t(x). Tweedie's formula (Robbins
+        1956; Efron 2011, Sec. 2) says that score is (sqrt(abar_t) E[x0 | x_t] - x) / (1 - abar_t), which is
+        -eps*(x, t) / sqrt(1 - abar_t): the exact denoiser *is* the score, up to that scale.
+        """
+        t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
+        abar = self.alphas_cumprod.to(x.device)[t][:, None]  # (B, 1)
+        xf = x.flatten(1).double()  # (B, D)
+        # |x - sqrt(abar) x0_i|^2 for every pair, through the same matrix product as posterior_weights
+        coef = torch.cat([-2 * abar.sqrt() * xf, abar], 1)  # (B, D + 1)
+        sq = (xf**2).sum(1, keepdim=True) + coef @ self._aug.to(x.device).T  # (B, N)
+        var = 1 - abar  # (B, 1)
+        n, d = self.data.shape
+        return (torch.logsumexp(-sq / (2 * var), dim=1) - math.log(n)
+                - 0.5 * d * torch.log(2 * math.pi * var[:, 0]))
 
     def x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """E[x0 | x_t], shape of x."""
@@ -70,8 +91,22 @@ class ExactCondDenoiser:
             raise ValueError(f"labels must use every class id 0..{k - 1} and no other; counts per id: "
                              f"{counts.tolist()}")
         self.config = types.SimpleNamespace(n_classes=k)  # guidance reads the number of classes here
+        self.labels = labels.long()
         self.uncond = ExactDenoiser(data, alphas_cumprod)
         self.by_class = [ExactDenoiser(data[labels == c], alphas_cumprod) for c in range(k)]
+
+    def class_posterior(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """p(c | x_t) (B, K), float64: the exact classifier of noisy points.
+
+        With a uniform prior over the labelled points, p(c | x_t) = sum_{i labelled c} w_i, the
+        posterior weights of the points labelled c (Bayes' rule; Dhariwal and Nichol 2021, Sec. 4,
+        train a network to approximate this classifier). The unconditional denoiser is the mixture
+        eps*(x, t) = sum_c p(c | x_t) eps*(x, t, c). Differentiable in x.
+        """
+        t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
+        w = self.uncond.posterior_weights(x, t)  # (B, N)
+        onehot = torch.nn.functional.one_hot(self.labels.to(x.device), self.config.n_classes)
+        return w @ onehot.double()
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, cond=None) -> torch.Tensor:
         k = self.config.n_classes
