@@ -4,10 +4,14 @@
   loads sphinx-thebe anyway and injects its configuration script twice, which is a JavaScript
   error ("THEBE_JS_URL has already been declared") on every page. We drop its scripts and styles.
 - The theme puts a search field both in the top bar and in the sidebar; we keep the sidebar's.
+- Japanese text (the glossary's terms, the sidebar's "用語集") is marked ``lang="ja"``, so that
+  browsers pick Japanese glyph forms and a CJK font (``_static/book.css`` names the usual ones,
+  falling back to the reader's system fonts) and screen readers read it as Japanese.
 """
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 THEBE_CONFIG = re.compile(r'\s*<script type="text/x-thebe-config">.*?</script>\s*'
                           r"(<script>kernelName = '[^']*'</script>)?", re.S)
@@ -26,6 +30,42 @@ def drop_thebe(app, pagename, templatename, context, doctree):
         context["body"] = THEBE_CONFIG.sub("\n", context["body"])
 
 
+# a run of Japanese characters (kana, CJK ideographs, full-width forms and CJK punctuation),
+# with any Latin letters, digits or spaces between two such characters kept inside the run
+_JA = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
+JAPANESE = re.compile(f"[{_JA}](?:[A-Za-z0-9 .+/-]*[{_JA}])*")
+_TAG = re.compile(r"(<[^>]*>)")
+_SKIP = ("script", "style", "head", "textarea", "title")
+
+
+def mark_japanese(html: str) -> str:
+    """Wrap every run of Japanese text outside tags, scripts and the head in <span lang="ja">."""
+    parts, inside = _TAG.split(html), []
+    for i, part in enumerate(parts):
+        if part.startswith("<"):
+            name = re.match(r"</?\s*([a-zA-Z0-9]+)", part)
+            name = name.group(1).lower() if name else ""
+            if name in _SKIP and not part.endswith("/>"):
+                if part.startswith("</"):
+                    if name in inside:
+                        inside.remove(name)
+                else:
+                    inside.append(name)
+        elif not inside and JAPANESE.search(part):
+            parts[i] = JAPANESE.sub(lambda m: f'<span lang="ja">{m.group(0)}</span>', part)
+    return "".join(parts)
+
+
+def mark_japanese_pages(app, exception):
+    if exception is not None or app.builder.format != "html":
+        return
+    for path in Path(app.outdir).rglob("*.html"):
+        html = path.read_text(encoding="utf-8")
+        marked = mark_japanese(html)
+        if marked != html:
+            path.write_text(marked, encoding="utf-8")
+
+
 def one_search_field(app, config):
     config.html_theme_options = {**config.html_theme_options, "navbar_persistent": []}
 
@@ -33,4 +73,5 @@ def one_search_field(app, config):
 def setup(app):
     app.connect("config-inited", one_search_field)
     app.connect("html-page-context", drop_thebe, priority=900)
+    app.connect("build-finished", mark_japanese_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

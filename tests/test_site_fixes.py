@@ -1,0 +1,26 @@
+"""book/_ext/site_fixes.py: Japanese text is marked lang="ja", and nothing else changes."""
+import sys
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import site_fixes  # noqa: E402
+
+
+def test_japanese_runs_are_marked():
+    html = "<dt>U-Net（U字型の畳み込みネットワーク）</dt><a href='g.html'>Glossary · 用語集</a>"
+    assert site_fixes.mark_japanese(html) == (
+        '<dt>U-Net<span lang="ja">（U字型の畳み込みネットワーク）</span></dt>'
+        "<a href='g.html'>Glossary · <span lang=\"ja\">用語集</span></a>")
+
+
+def test_tags_scripts_and_the_head_are_left_alone():
+    html = ('<html><head><title>用語集</title></head><body><img alt="用語集" src="a.png">'
+            '<script>var s = "用語";</script><p>English only</p></body></html>')
+    assert site_fixes.mark_japanese(html) == html
+
+
+def test_the_built_glossary_is_marked():
+    text = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
+    marked = site_fixes.mark_japanese(f"<p>{text}</p>")
+    assert marked.count('lang="ja"') >= 50
