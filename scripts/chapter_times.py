@@ -11,8 +11,9 @@ the runtime in seconds, the time of execution and whether it succeeded (the reco
 the Reproducibility appendix's `{nb-exec-table}` shows). The device each chapter ran on
 is read from the first line the chapter printed, `difflab.check_env()`'s "device: ...",
 in the executed copy `_build/jupyter_execute/book/<chapter>.ipynb`: a chapter that ran
-on CUDA or MPS goes into the GPU column, one that ran on the CPU into the CPU column.
-Give `--build` twice (a CPU build and a GPU build) to fill both columns. A chapter of
+on CUDA or MPS goes into the GPU column, one that ran on the CPU into the CPU column; the
+GPU column appears once a build has filled it. Give `--build` twice (a CPU build and a GPU
+build) to fill both columns. A chapter of
 book/ that no build executed (one newer than the build) gets a row "not yet measured".
 The rows follow the book: ch04_ddim, then ch04b_flow_matching (chapter 4b), then ch05.
 
@@ -192,21 +193,25 @@ def table(
     cpu = {r.docname: r for r in all_runs if not r.on_gpu and r.seconds is not None}
     gpu = {r.docname: r for r in all_runs if r.on_gpu and r.seconds is not None}
     titles = dict(chapters or {}) | {r.docname: r.title for r in all_runs}
+    columns = [("CPU", cpu)] + ([("GPU", gpu)] if gpu else [])  # a GPU column once one is measured
     lines = [
         "<!-- Written by scripts/chapter_times.py from a build; do not edit. -->",
         "",
-        "| chapter | CPU, seconds | GPU, seconds |",
-        "|---|---:|---:|",
+        "| chapter | " + " | ".join(f"{name}, seconds" for name, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
     ]
     for doc in sorted(titles, key=chapter_key):
         link = f"[{titles[doc]}]({Path(doc).name}.ipynb)"
-        lines.append(f"| {link} | {_cell(cpu.get(doc))} | {_cell(gpu.get(doc))} |")
+        lines.append(f"| {link} | " + " | ".join(_cell(col.get(doc)) for _, col in columns) + " |")
     n = len(titles)
-    lines += [f"| all chapters | {_total(cpu, n)} | {_total(gpu, n)} |", ""]
+    lines += ["| all chapters | " + " | ".join(_total(col, n) for _, col in columns) + " |", ""]
     for name, col in (("CPU", cpu), ("GPU", gpu)):
         rs = list(col.values())
         if not rs:
-            lines.append(f"{name}: {NOT_MEASURED}; no build of this copy ran on one.")
+            lines.append(
+                f"{name}: no build of this copy has been timed on one yet; a build made on one "
+                "adds its column here (`--build` twice)."
+            )
             continue
         machine = f" on a {cores}-core machine" if name == "CPU" else ""
         lines.append(

@@ -176,12 +176,14 @@ def test_chapter_times_reads_a_build_and_writes_one_row_per_chapter(tmp_path):
     text = ct.table(runs, cores=2)
     rows = [ln for ln in text.splitlines() if ln.startswith("| [")]
     assert rows == [
-        "| [1. CLIP](ch01_clip.ipynb) | 49 | not yet measured |",
-        "| [2. Random walks](ch02_random_walks.ipynb) | 17 | not yet measured |",
+        "| [1. CLIP](ch01_clip.ipynb) | 49 |",
+        "| [2. Random walks](ch02_random_walks.ipynb) | 17 |",
     ]
-    assert "| all chapters | 66 (1 min) | not yet measured |" in text
+    assert "| all chapters | 66 (1 min) |" in text
     assert "2026-12-01 (UTC) on a 2-core machine, device: cpu, mode: default" in text
-    assert "GPU: not yet measured" in text
+    # no GPU build: no column of placeholders, one line saying so
+    assert "GPU, seconds" not in text and "not yet measured" not in text
+    assert "GPU: no build of this copy has been timed on one yet" in text
 
 
 def test_chapter_times_puts_a_gpu_build_in_the_gpu_column(tmp_path):
@@ -189,6 +191,7 @@ def test_chapter_times_puts_a_gpu_build_in_the_gpu_column(tmp_path):
     cpu = _fake_build(tmp_path / "cpu", {"book/ch01_clip": ("1. CLIP", 48.6, CPU_LINE)})
     gpu = _fake_build(tmp_path / "gpu", {"book/ch01_clip": ("1. CLIP", 9.4, GPU_LINE)})
     text = ct.table(ct.runs(cpu) + ct.runs(gpu), cores=2)
+    assert "| chapter | CPU, seconds | GPU, seconds |" in text
     assert "| [1. CLIP](ch01_clip.ipynb) | 49 | 9 |" in text
     assert "device: NVIDIA H200" in text
 
@@ -226,7 +229,7 @@ def test_chapter_times_puts_chapter_4b_between_4_and_5(tmp_path):
     assert ct.chapter_key("book/ch04b_flow_matching")[:2] == (4, "b")
     text = ct.table(runs, cores=2)
     rows = [ln for ln in text.splitlines() if ln.startswith("| [")]
-    row = "| [4b. Flow matching](ch04b_flow_matching.ipynb) | 60 | not yet measured |"
+    row = "| [4b. Flow matching](ch04b_flow_matching.ipynb) | 60 |"
     assert rows[1] == row
     assert "| all chapters | 278 (5 min) |" in text
 
@@ -249,9 +252,8 @@ def test_chapter_times_lists_a_chapter_newer_than_the_build(tmp_path):
     text = ct.table(ct.runs(build), cores=2, chapters=chapters)
     rows = [ln for ln in text.splitlines() if ln.startswith("| [")]
     assert rows == [
-        "| [4. DDIM](ch04_ddim.ipynb) | 127 | not yet measured |",
-        "| [4b. Flow matching](ch04b_flow_matching.ipynb) | not yet measured "
-        "| not yet measured |",
+        "| [4. DDIM](ch04_ddim.ipynb) | 127 |",
+        "| [4b. Flow matching](ch04b_flow_matching.ipynb) | not yet measured |",
     ]
     assert "| all chapters | not every chapter |" in text
 
