@@ -11,7 +11,8 @@ Builds nothing: it serves the built HTML on 127.0.0.1, loads every page in headl
   come from the internet, which this check blocks, as an offline reader's browser would),
 - weighs more than 3 MB (the page's own HTML and images; the theme's scripts, fonts and styles
   under ``_static/`` are shared by every page and loaded once, so they are not counted), or
-- shows a figure at less than 85% of its own width (a figure wider than the text column).
+- shows a figure at less than 85% of its own width (a figure wider than the text column), or
+- shows an image of its own without alt text (an animation's frame image included).
 
 It prints one line per page and a summary, and exits 1 if anything failed. With
 ``--screenshots`` it also saves a full-page PNG of every page at each of ``--widths``.
@@ -51,7 +52,8 @@ def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
 FIGURES_JS = """() => Array.from(document.images).map(img => {
     const r = img.getBoundingClientRect();
     return {src: img.currentSrc || img.src, complete: img.complete, natural: img.naturalWidth,
-            shown: r.width, visible: r.width > 0 && r.height > 0 && img.offsetParent !== null};
+            shown: r.width, visible: r.width > 0 && r.height > 0 && img.offsetParent !== null,
+            alt: (img.getAttribute("alt") || "").trim()};
 })"""
 
 
@@ -78,6 +80,8 @@ def check_page(page, url: str, base: str) -> tuple[list[str], int]:
             continue  # from the internet (the Colab badge): blocked here on purpose
         if img["complete"] and img["natural"] == 0:
             problems.append(f"image does not load: {img['src'][len(base):]}")
+        if img["visible"] and not img["alt"]:
+            problems.append(f"image without alt text: {img['src'][len(base):][:60]}")
         elif img["visible"] and img["natural"] >= 200 and img["shown"] < MIN_SHOWN * img["natural"]:
             problems.append(f"figure shown at {img['shown'] / img['natural']:.0%} of its width "
                             f"({img['natural']} px): {img['src'][len(base):][:60]}")

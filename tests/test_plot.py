@@ -1,3 +1,5 @@
+import re
+
 import matplotlib.pyplot as plt
 import pytest
 import torch
@@ -115,3 +117,20 @@ def test_loss_draws_the_mean_of_each_window():
     assert list(x) == [0, 2] and list(y) == [3.0, 2.0]
     assert ax.get_ylabel() == "loss (mean of 2 steps)"
     plt.close("all")
+
+
+def test_animation_opens_on_the_frame_asked_for_with_alt_text_and_no_cdn_stylesheet():
+    fig, ax = plot.subplots()
+    html = plot.animate(fig, lambda i: ax.plot([0, i], [0, i]), 4, alt='the line "grows"', start=2).data
+    assert 'alt="the line &quot;grows&quot;"' in html
+    assert re.search(r"anim\w+ = new Animation\([^;]*\); anim\w+\.set_frame\(2\);", html)
+    assert "maxcdn" not in html and "font-awesome" not in html
+    with pytest.raises(ValueError, match=r"start=4 is out of range"):
+        plot.animate(plt.figure(), lambda i: None, 4, start=4)
+
+
+def test_explorer_animation_opens_on_its_value(monkeypatch):
+    monkeypatch.setenv("DIFFLAB_BOOK", "1")
+    html = plot.explorer(lambda ax, v: ax.plot([0, v], [0, v]), "s", [0, 1, 2, 3], value=2.2).data
+    assert ".set_frame(2);" in html  # the nearest value, 2, is frame 2
+    assert 'alt="An animation over s from s = 0 to s = 3 in 4 frames, opening at s = 2;' in html

@@ -7,7 +7,9 @@ wide (700 pixels at the inline backend's 100 dpi), so a page shows them at full 
 from __future__ import annotations
 
 import itertools
+import re
 import textwrap
+from html import escape
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 from matplotlib import animation
 
+from ._checks import check_int
 from .data.spiral import project_to_spiral, spiral_curve
 from .utils import is_book_build, model_device
 
@@ -195,14 +198,25 @@ def image_grid(images, ax=None, *, ncols: int | None = None, labels=None, row_la
     return ax
 
 
-def animate(fig, update, n_frames: int, *, interval: int = 80, dpi: int = 72):
+_ANIM_IMG = re.compile(r'<img id="(_anim_img\w+)">')
+_ANIM_NEW = re.compile(r"(anim\w+) = new Animation\(([^;]*)\);")
+_CDN_STYLE = re.compile(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*"\s*/?>\s*')
+
+
+def animate(fig, update, n_frames: int, *, interval: int = 80, dpi: int = 72, alt: str | None = None,
+            start: int = 0):
     """A jshtml animation that plays in the static online book (no live kernel needed).
 
-    ``update(i)`` redraws frame ``i`` on ``fig``. Returns an ``IPython.display.HTML`` object
+    ``update(i)`` redraws frame ``i`` on ``fig``. The player opens on frame ``start`` (the one the
+    text talks about) and its frame image carries ``alt`` as alt text (default: a sentence naming
+    the number of frames). The player's controls use the site's own icon font: the stylesheet
+    matplotlib would fetch from a CDN is left out. Returns an ``IPython.display.HTML`` object
     and closes ``fig`` so the notebook does not also show the last frame as a still.
     """
     from IPython.display import HTML
 
+    check_int("n_frames", n_frames, low=1)
+    start = check_int("start", start, low=0, high=n_frames - 1)
     fig.set_dpi(dpi)  # every frame is stored in the page: keep them light
     anim = animation.FuncAnimation(fig, update, frames=n_frames, interval=interval)
     # JPEG frames are a third of the size of PNG ones for scatter plots, so that a page with
@@ -210,7 +224,11 @@ def animate(fig, update, n_frames: int, *, interval: int = 80, dpi: int = 72):
     with matplotlib.rc_context({"animation.embed_limit": 20, "animation.frame_format": "jpeg"}):
         html = anim.to_jshtml(default_mode="loop")
     plt.close(fig)
-    return HTML(html)
+    alt = alt or f"An animation of {n_frames} frames; the controls below it play it or step through it."
+    html = _ANIM_IMG.sub(lambda m: f'<img id="{m.group(1)}" alt="{escape(alt, quote=True)}">', html)
+    if start:
+        html = _ANIM_NEW.sub(lambda m: f"{m.group(0)} {m.group(1)}.set_frame({start});", html)
+    return HTML(_CDN_STYLE.sub("", html))
 
 
 def _values(name: str, values) -> list:
@@ -235,13 +253,15 @@ def _control(name: str, values: list, value):
     if all(isinstance(v, str) for v in values):
         return widgets.Combobox(options=values, value=values[0] if value is None else value, description=name,
                                 ensure_option=False, continuous_update=False)
+    return widgets.SelectionSlider(options=values, value=_start(values, value), description=name,
+                                   continuous_update=False)
+
+
+def _start(values: list, value):
+    """Where an explorer over numbers starts: ``value``, the value nearest it, or the middle one."""
     if value is None:
-        start = values[len(values) // 2]
-    elif value in values:
-        start = value
-    else:
-        start = min(values, key=lambda v: abs(v - value))
-    return widgets.SelectionSlider(options=values, value=start, description=name, continuous_update=False)
+        return values[len(values) // 2]
+    return value if value in values else min(values, key=lambda v: abs(v - value))
 
 
 def _live(draw, controls: dict, size: tuple[float, float], panels: int = 1):
@@ -258,13 +278,14 @@ def _live(draw, controls: dict, size: tuple[float, float], panels: int = 1):
 
 
 def explorer(draw, name: str, values, *, value=None, size: tuple[float, float] = (4.0, 3.6), panels: int = 1,
-             interval: int = 250):
+             interval: int = 250, alt: str | None = None):
     """A one-parameter explorer: ``draw(ax, v)`` draws the picture for the value ``v`` of ``name`` on
     an empty axes (on a row of ``panels`` axes when ``panels`` > 1). In Jupyter and Colab it is a
     slider over ``values`` (a text box for text values), starting at the value nearest ``value``;
     while the static book is built (:func:`difflab.utils.is_book_build`) the same pictures become an
-    animation over ``values``, and no widget is created. Returns what the notebook should display,
-    so call it last in its cell: the animation, or the live ``ipywidgets.interactive``."""
+    animation over ``values`` that opens on that same value, with ``alt`` as its alt text, and no
+    widget is created. Returns what the notebook should display, so call it last in its cell: the
+    animation, or the live ``ipywidgets.interactive``."""
     values = _values(name, values)
     if not is_book_build():
         return _live(draw, {name: _control(name, values, value)}, size, panels)
@@ -276,7 +297,12 @@ def explorer(draw, name: str, values, *, value=None, size: tuple[float, float] =
             style(a)
         draw(ax, values[i])
 
-    return animate(fig, frame, len(values), interval=interval)
+    numbers = not all(isinstance(v, str) for v in values)
+    start = values.index(_start(values, value)) if numbers else values.index(value) if value in values else 0
+    alt = alt or (f"An animation over {name} from {_label(name, values[0])} to {_label(name, values[-1])} "
+                  f"in {len(values)} frames, opening at {_label(name, values[start])}; the controls below "
+                  "it play it or step through it.")
+    return animate(fig, frame, len(values), interval=interval, alt=alt, start=start)
 
 
 def grid_explorer(draw, rows: tuple[str, list], cols: tuple[str, list], *, value=None, panel: float = 1.6,
