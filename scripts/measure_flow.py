@@ -5,6 +5,13 @@ DDIM on Chapter 3's DDPM model, and the straightness of the sampled paths.
     python scripts/measure_flow.py                    # everything; writes the results below
     python scripts/measure_flow.py --exact-n 0        # without the exact velocity (its 1000 steps are slow)
     python scripts/measure_flow.py --out results.json
+    python scripts/measure_flow.py --training-seeds 1 2   # only the training-seed spread (below)
+
+``--training-seeds`` trains the uniform and the logit-normal recipe again with other seeds (the
+recipe's ``train.seed`` and ``init_seed`` both set to the seed; about 85 s per model on one core),
+measures each new model's r at every budget (and the uniform ones' r at DDIM's levels too), and
+merges the result into the existing file under "training_seeds", the shipped models (seed 0) first:
+how far a second training run moves r, which a comparison of two models has to beat.
 
 Writes src/difflab/checkpoints/spiral_flow_results.json (every number, with the seeds' own r) and
 prints the tables. Chapter 4b measures the same configurations itself with the package's
@@ -39,9 +46,11 @@ from difflab.recipes import (
     SPIRAL_FLOW,
     SPIRAL_FLOW_LOGIT_NORMAL,
     SPIRAL_REFLOW,
+    changed,
     load_flow_model,
     load_spiral_denoiser,
     spiral_schedule,
+    train_flow_model,
 )
 from difflab.samplers import ddim_sample, spaced_timesteps
 
@@ -177,6 +186,50 @@ def measure(*, n: int = N, exact_n: int = 5000, device="cpu", log=print) -> dict
     return out
 
 
+def training_seeds(
+    seeds, *, n: int = N, device="cpu", log=print, shipped: dict | None = None
+) -> dict:
+    """r at every budget of the uniform and the logit-normal recipe trained with each seed in
+    ``seeds`` (train.seed = init_seed = seed), and, for the uniform one, at DDIM's trailing
+    levels; seed 0, the shipped models, is copied from ``shipped`` (a results dict) when given.
+    Returns {recipe name: {seed: {key: {nfe: [median r, [r per seed]]}}}}."""
+    abar = spiral_schedule()
+    recipes = {"uniform": SPIRAL_FLOW, "logit_normal": SPIRAL_FLOW_LOGIT_NORMAL}
+    out = {name: {} for name in recipes}
+    if shipped is not None:
+        out["uniform"]["0"] = {
+            "euler": shipped["flow_euler"],
+            "at_ddim_levels": shipped["flow_euler_at_ddim_sigmas"],
+        }
+        out["logit_normal"]["0"] = {"euler": shipped["logit_normal_euler"]}
+    for name, recipe in recipes.items():
+        for seed in seeds:
+            start = time.perf_counter()
+            model, _ = train_flow_model(
+                changed(recipe, train={"seed": seed}, init_seed=seed), device=device
+            )
+            model.eval()
+            trained = time.perf_counter() - start
+            row = {"euler": {}}
+            for nfe in NFES:
+                row["euler"][str(nfe)] = r_flow(
+                    model, flow_sigmas(nfe), n=n, device=device
+                )
+            if name == "uniform":
+                row["at_ddim_levels"] = {}
+                for nfe in NFES:
+                    sig, scale = vp_levels(
+                        spaced_timesteps(len(abar), nfe, "trailing"), abar
+                    )
+                    row["at_ddim_levels"][str(nfe)] = r_flow(
+                        model, sig, scale=scale, n=n, device=device
+                    )
+            row["train_seconds"] = round(trained)
+            out[name][str(seed)] = row
+            log(f"{name}, training seed {seed}: {row}")
+    return out
+
+
 def tables(res: dict) -> str:
     """The results as markdown tables."""
     lines = [
@@ -217,6 +270,25 @@ def tables(res: dict) -> str:
         f"| {k} | {v['median']:.4f} | {v['mean']:.4f} | {v['p90']:.4f} |"
         for k, v in res["straightness"].items()
     ]
+    if "training_seeds" in res:
+        lines += [
+            "",
+            "| model | training seed | "
+            + " | ".join(f"{k} NFE" for k in res["nfe"])
+            + " |",
+            "|---|---|" + "---|" * len(res["nfe"]),
+        ]
+        for name, by_seed in res["training_seeds"].items():
+            if name in ("seeds", "made"):
+                continue
+            for seed, row in by_seed.items():
+                for key, c in row.items():
+                    if isinstance(c, dict):
+                        lines.append(
+                            f"| {name} ({key}) | {seed} | "
+                            + " | ".join(f"{c[str(k)][0]:.2f}" for k in res["nfe"])
+                            + " |"
+                        )
     if "exact_velocity_euler_1000" in res:
         e = res["exact_velocity_euler_1000"]
         lines += [
@@ -241,9 +313,29 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--out", type=Path, default=CHECKPOINTS / "spiral_flow_results.json"
     )
+    ap.add_argument(
+        "--training-seeds",
+        type=int,
+        nargs="+",
+        help="only train the two recipes again with these seeds and merge their r into --out",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     start = time.perf_counter()
+    if args.training_seeds:
+        res = json.loads(args.out.read_text())
+        seeds = training_seeds(args.training_seeds, n=args.n, shipped=res)
+        seeds["seeds"] = [0, *args.training_seeds]
+        seeds["made"] = (
+            f"{datetime.datetime.now():%Y-%m-%d %H:%M}, torch {torch.__version__}, "
+            f"{time.perf_counter() - start:.0f} s, scripts/measure_flow.py "
+            f"--training-seeds {' '.join(map(str, args.training_seeds))}"
+        )
+        res["training_seeds"] = seeds
+        args.out.write_text(json.dumps(res, indent=1) + "\n")
+        print(tables(res))
+        print(f"wrote {args.out}")
+        return 0
     res = measure(n=args.n, exact_n=args.exact_n)
     res["made"] = (
         f"{datetime.datetime.now():%Y-%m-%d %H:%M}, torch {torch.__version__}, "

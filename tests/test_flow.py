@@ -3,6 +3,7 @@ Euler and Heun samplers against diffusers and by hand, SD3's shift, straightness
 conversion table, and DDIM as one Euler step of the flow ODE."""
 
 import itertools
+import json
 
 import pytest
 import torch
@@ -333,6 +334,22 @@ def test_shipped_flow_samples_the_spiral_and_reflow_helps_one_step():
     assert r1_reflow < r1 / 2, (r1, r1_reflow)
 
 
+def test_stored_flow_results_reproduce_a_slice():
+    """Chapter 4b prints the file scripts/measure_flow.py wrote: re-measure one cheap entry
+    (the shipped flow model, Euler at 2 steps, r of the first seed at the stored N), and
+    check that the training-seed block starts from the shipped models' own numbers."""
+    res = json.loads((CHECKPOINTS / "spiral_flow_results.json").read_text())
+    seed = res["seeds"][0]
+    x = torch.randn(res["n"], 2, generator=torch.Generator().manual_seed(seed))
+    flow = load_flow_model(SPIRAL_FLOW)
+    r = w2_ratio(euler_sample(flow, x, flow_sigmas(2)), seed)
+    assert r == pytest.approx(res["flow_euler"]["2"][1][0], rel=1e-3)
+    runs = res["training_seeds"]
+    assert runs["seeds"][0] == 0 and runs["uniform"]["0"]["euler"] == res["flow_euler"]
+    assert runs["logit_normal"]["0"]["euler"] == res["logit_normal_euler"]
+    assert all(len(runs[m]) == len(runs["seeds"]) for m in ("uniform", "logit_normal"))
+
+
 # --- the conversion table ----------------------------------------------------------
 
 
@@ -359,6 +376,19 @@ def test_conversions_agree_with_direct_computation_and_round_trip():
     for src, dst in itertools.product(PREDICTIONS, PREDICTIONS):
         got = convert(truth[src], src, dst, x_t, abar)
         assert (got - truth[dst]).abs().max() < 1e-6, (src, dst)
+
+
+def test_guidance_combines_every_prediction_alike():
+    """A combination whose weights add up to 1, as guidance's f_u + s (f_c - f_u), commutes
+    with every conversion at a fixed x_t, each being affine in the prediction: guiding the
+    velocity is guiding epsilon (Chapter 4b, One table)."""
+    _, eps_u, abar, x_t = _vp_case()
+    eps_c = _randn(*eps_u.shape, seed=9)
+    s = 3.0
+    for kind in PREDICTIONS:
+        f_u, f_c = (convert(e, "eps", kind, x_t, abar) for e in (eps_u, eps_c))
+        guided = convert(f_u + s * (f_c - f_u), kind, "eps", x_t, abar)
+        assert torch.allclose(guided, eps_u + s * (eps_c - eps_u), atol=1e-9), kind
 
 
 def test_time_variables_and_the_change_of_variables():

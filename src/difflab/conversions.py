@@ -9,7 +9,7 @@ At a point of the VP forward process x_t = a x0 + b eps with a = sqrt(abar), b =
     "x0"        the clean data (Ho et al. 2020, eq. 15)      x0                 (x_t - a x0) / b
     "v"         Salimans and Ho 2022, Sec. 4 / App. D        a eps - b x0       a v + b x_t
     "score"     grad_x log q(x_t) (Song et al. 2021)         -eps / b           -b score
-    "velocity"  the flow's dx_sigma/dsigma (flow matching)   eps - x0           (x_t + a u) / (a + b)
+    "velocity"  the flow's dx_sigma/dsigma (flow matching)   eps - x0           (x_t + a vel) / (a + b)
 
 and, given x_t and abar, each one determines the others: :func:`convert`. Time: the flow's
 x_sigma = (1 - sigma) x0 + sigma eps (:mod:`difflab.flow`) is the same point rescaled,
@@ -61,7 +61,7 @@ def eps_from(pred: torch.Tensor, kind: str, x_t: torch.Tensor, abar) -> torch.Te
     - x0:       eps = (x_t - a x0) / b                 (x_t = a x0 + b eps solved for eps)
     - v:        eps = a v + b x_t                      (a v + b x_t = (a^2 + b^2) eps)
     - score:    eps = -b score
-    - velocity: eps = (x_t + a u) / (a + b)            (x_t = a (eps - u) + b eps)
+    - velocity: eps = (x_t + a vel) / (a + b)          (x_t = a (eps - vel) + b eps)
     """
     _check_kind("kind", kind)
     a = per_row("abar", abar, x_t).sqrt()
