@@ -94,6 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("--screenshots", type=Path, help="save a full-page PNG of every page here")
     ap.add_argument("--widths", type=int, nargs="+", default=[1280], help="viewport widths for screenshots")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--only", nargs="+", metavar="NAME", help="check only pages whose path contains one of these")
     args = ap.parse_args(argv)
     if not (args.root / "index.html").exists():
         print(f"{args.root} holds no built book (no index.html); build it first (README, command 1)")
@@ -104,7 +105,9 @@ def main(argv=None) -> int:
     failed = 0
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu"])
-        for path in pages(args.root):
+        chosen = [p for p in pages(args.root)
+                  if not args.only or any(name in p.relative_to(args.root).as_posix() for name in args.only)]
+        for path in chosen:
             rel = path.relative_to(args.root).as_posix()
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
@@ -125,7 +128,7 @@ def main(argv=None) -> int:
             context.close()
         browser.close()
     server.shutdown()
-    n = len(pages(args.root))
+    n = len(chosen)
     print(f"{n - failed} of {n} pages passed" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 
