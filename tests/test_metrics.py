@@ -139,3 +139,33 @@ def test_nearest_ratio_tells_a_memoriser_from_fresh_data():
                             abar, generator=g)
     assert nearest_ratio(memorised, train, fresh) < 0.1  # the exact denoiser lands on training points
     assert 0.7 < nearest_ratio(make_spiral(500, seed=8).x, train, fresh) < 1.4  # fresh data: about 1
+
+
+def test_measure_class_pull_agrees_with_class_pull_and_pull_cosine_reads_directions():
+    from difflab.data import make_spiral
+    from difflab.denoisers import ExactCondDenoiser
+    from difflab.metrics import class_pull, measure_class_pull, pull_cosine
+    from difflab.schedules import alphas_cumprod, linear_betas
+
+    abar = alphas_cumprod(linear_betas())
+    data = make_spiral(900, seed=1, label_noise=0.2)
+    exact = ExactCondDenoiser(data.x, data.label, abar)
+    probe = make_spiral(200, seed=2).x
+    kw = dict(n_classes=3)
+    m = measure_class_pull(exact, probe, 300, abar, generator=torch.Generator().manual_seed(0), **kw)
+    assert m.field.shape == (3, 200, 2)
+    assert m.pull == class_pull(exact, probe, 300, abar, generator=torch.Generator().manual_seed(0), **kw)
+    assert m.relative == class_pull(exact, probe, 300, abar, generator=torch.Generator().manual_seed(0),
+                                    relative=True, **kw)
+    # by hand: a pull field against itself, its opposite, itself turned by 90 degrees, and zero
+    f = m.field
+    turned = torch.stack([-f[..., 1], f[..., 0]], dim=-1)
+    assert abs(pull_cosine(f, f) - 1) < 1e-9 and abs(pull_cosine(f, -f) + 1) < 1e-9
+    assert abs(pull_cosine(f, turned)) < 1e-9 and pull_cosine(f, torch.zeros_like(f)) == 0
+    # the same data with the class ids rotated (c -> c + 1): the pull of class c is now another class's
+    rotated = ExactCondDenoiser(data.x, (data.label + 1) % 3, abar)
+    r = measure_class_pull(rotated, probe, 300, abar, generator=torch.Generator().manual_seed(0), **kw)
+    assert abs(r.pull - m.pull) < 1e-6  # the same pulls, handed to other classes: equal in size ...
+    assert pull_cosine(r.field, m.field) < 0  # ... and pointing elsewhere (measured: -0.39)
+    with pytest.raises(ValueError, match="same shape"):
+        pull_cosine(f, f[:2])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 
@@ -182,7 +182,35 @@ def part_w2_ratio(x: torch.Tensor, part: int, n_parts: int = 3, seed: int = 0, m
     return w2(inside, ref) / floor
 
 
+class PullMeasure(NamedTuple):
+    """What :func:`measure_class_pull` returns."""
+    pull: float  # mean |f(x_t, t, c) - f(x_t, t)| over the points and the classes
+    relative: float  # pull / mean |f(x_t, t)|: the share of the prediction the class changes
+    field: torch.Tensor  # (n_classes, N, D): the pulls f(x_t, t, c) - f(x_t, t) themselves
+
+
 @torch.no_grad()
+def measure_class_pull(model, x0: torch.Tensor, t: int, alphas_cumprod: torch.Tensor, *, n_classes: int,
+                       generator: torch.Generator) -> PullMeasure:
+    """The class pull of a conditional denoiser at step ``t`` (Chapter 5): its size, its share of
+    the prediction, and the pulls themselves (for :func:`pull_cosine`), from one set of calls.
+
+    x_t = q_sample(x0, t) with noise drawn from ``generator``; c runs over all ``n_classes``
+    classes. ``model(x, t, cond)`` is a conditional denoiser (``cond=None``: the unconditional
+    prediction). Two models given generators in the same state see the same x_t, so their pulls
+    compare point by point.
+    """
+    n_classes = check_int("n_classes", n_classes, low=1)
+    t = check_int("t", t, low=0, high=len(alphas_cumprod) - 1)
+    x0 = torch.as_tensor(x0)
+    xt = q_sample(x0, t, alphas_cumprod, torch.randn(x0.shape, generator=generator).to(x0.device))
+    tt = torch.full((len(xt),), t, dtype=torch.long, device=xt.device)
+    f_u = model(xt, tt, None).flatten(1)  # (N, D)
+    field = torch.stack([model(xt, tt, torch.full_like(tt, c)).flatten(1) - f_u for c in range(n_classes)])
+    pull = field.norm(dim=2).mean()
+    return PullMeasure(float(pull), float(pull / f_u.norm(dim=1).mean()), field)
+
+
 def class_pull(model, x0: torch.Tensor, t: int, alphas_cumprod: torch.Tensor, *, n_classes: int,
                generator: torch.Generator, relative: bool = False) -> float:
     """How much the class changes a denoiser's prediction at step ``t`` (Chapter 5): the mean over
@@ -192,16 +220,24 @@ def class_pull(model, x0: torch.Tensor, t: int, alphas_cumprod: torch.Tensor, *,
     ``model(x, t, cond)`` is a conditional denoiser (``cond=None``: the unconditional prediction).
     Two models given generators in the same state see the same x_t, so their pulls compare.
     ``relative=True`` divides by the mean |f(x_t, t)|: the share of the prediction the class changes.
+    (:func:`measure_class_pull` gives both, and the pulls themselves, from one set of calls.)
     """
-    n_classes = check_int("n_classes", n_classes, low=1)
-    t = check_int("t", t, low=0, high=len(alphas_cumprod) - 1)
-    x0 = torch.as_tensor(x0)
-    xt = q_sample(x0, t, alphas_cumprod, torch.randn(x0.shape, generator=generator).to(x0.device))
-    tt = torch.full((len(xt),), t, dtype=torch.long, device=xt.device)
-    f_u = model(xt, tt, None)
-    pulls = [(model(xt, tt, torch.full_like(tt, c)) - f_u).flatten(1).norm(dim=1).mean() for c in range(n_classes)]
-    pull = torch.stack(pulls).mean()
-    return float(pull / f_u.flatten(1).norm(dim=1).mean() if relative else pull)
+    m = measure_class_pull(model, x0, t, alphas_cumprod, n_classes=n_classes, generator=generator)
+    return m.relative if relative else m.pull
+
+
+def pull_cosine(field: torch.Tensor, reference: torch.Tensor) -> float:
+    """Whether two class pulls point the same way: the mean over points and classes of the cosine
+    between ``field`` and ``reference`` (each (n_classes, N, D), e.g. :attr:`PullMeasure.field` of
+    two models on the same x_t). 1: the same directions; 0: unrelated (or a pull of zero); -1: opposite.
+    Every point counts equally, however small its pull.
+    """
+    a, b = torch.as_tensor(field), torch.as_tensor(reference)
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(f"field {tuple(a.shape)} and reference {tuple(b.shape)} must be pulls of the same "
+                         f"shape (n_classes, N, D)")
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()  # float64 on the CPU: any device's pulls
+    return float(torch.nn.functional.cosine_similarity(a, b, dim=2, eps=1e-12).mean())
 
 
 # --- Chapter 8: read the attributes back from a generated shapes image -----------------------
