@@ -160,3 +160,53 @@ def test_exact_conditional_denoiser_guided_reaches_its_tilted_target():
         x = ddpm_sample(cfg(den, c, s), torch.randn(800, 2, generator=g), list(range(980, -1, -20)), ABAR, generator=g)
         measured, target = region_shares(x)[c].item(), tilted_shares(table, prior, c, s)[c].item()
         assert abs(measured - target) < 0.05, f"s = {s}: {measured:.3f} in part {c}, target {target:.3f}"
+
+
+@pytest.mark.parametrize("scale", [0.0, 1.0, 3.0, 7.5])
+def test_imagen_convention_is_the_guidance_scale(model64, scale):
+    """Imagen (Saharia et al. 2022, Sec. 2.2) writes w f(c) + (1 - w) f() with w = 1 meaning no
+    guidance: their w is diffusers' s (and Ho and Salimans' w + 1). A test of the code: cfg, cfg_w and
+    Imagen's formula are one formula rearranged."""
+    x, t = _xt()
+    with torch.no_grad():
+        f_c, f_u = model64(x, t, torch.full((7,), 1)), model64(x, t, None)
+        imagen = scale * f_c + (1 - scale) * f_u
+        assert torch.allclose(cfg(model64, 1, scale)(x, t), imagen, atol=1e-5, rtol=0)
+        assert torch.allclose(cfg_w(model64, 1, scale - 1)(x, t), imagen, atol=1e-5, rtol=0)
+
+
+def test_cfg_interval_guides_only_inside_the_interval(model64):
+    from difflab.guidance import cfg_interval
+
+    x, t = _xt(12)
+    t = torch.tensor([0, 50, 99, 100, 101, 300, 599, 600, 601, 800, 999, 400])
+    inside = (t >= 100) & (t <= 600)
+    with torch.no_grad():
+        got = cfg_interval(model64, 2, 4.0, 100, 600)(x, t)
+        guided, plain = cfg(model64, 2, 4.0)(x, t), cfg(model64, 2, 1.0)(x, t)
+    assert torch.allclose(got[inside], guided[inside], atol=1e-6, rtol=0)
+    assert torch.equal(got[~inside], plain[~inside])
+    with pytest.raises(ValueError, match="t_lo=600 is above t_hi=100"):
+        cfg_interval(model64, 2, 4.0, 600, 100)
+
+
+def test_classifier_guidance_with_the_exact_classifier_is_cfg_on_the_exact_denoiser():
+    """Ho and Salimans (2022, Sec. 3.2): f(c) - f() = -sqrt(1 - abar) grad log p_t(c | x_t) for the exact
+    denoisers, so classifier guidance with the exact classifier p_t(c | x_t) (autograd) is CFG."""
+    from difflab.data import make_spiral
+    from difflab.denoisers import ExactCondDenoiser
+    from difflab.guidance import classifier_guidance
+
+    data = make_spiral(300, seed=2, label_noise=0.2)
+    den = ExactCondDenoiser(data.x, data.label, ABAR)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(40, 2, generator=g, dtype=torch.float64)
+    for t_val in (100, 300, 600):
+        t = torch.full((40,), t_val)
+        cg = classifier_guidance(den, den.class_posterior, 2, 3.0, ABAR)(x, t)
+        assert torch.allclose(cg, cfg(den, 2, 3.0)(x, t), atol=1e-9, rtol=0), t_val
+    # a classifier of the wrong class guides elsewhere: the test can fail
+    wrong = classifier_guidance(den, lambda x, t: den.class_posterior(x, t).flip(1), 2, 3.0, ABAR)(x, t)
+    assert (wrong - cfg(den, 2, 3.0)(x, t)).abs().max() > 1e-3
+    with pytest.raises(TypeError, match="one class id"):
+        classifier_guidance(den, den.class_posterior, torch.tensor([0, 1]), 3.0, ABAR)

@@ -5,17 +5,22 @@ A conditional model ``model(x, t, cond)`` predicts the noise epsilon given a con
 condition dropout, Ho and Salimans 2022). Guidance builds a new model ``(x, t) -> epsilon``
 from it, which every sampler accepts as it is: the samplers know nothing of guidance.
 
-Two conventions for the strength of guidance meet the reader:
+Several conventions for the strength of guidance meet the reader; read the formula, not the letter:
 
-=========================  ===========================================  ===================
-who                        formula                                      "no guidance"
-=========================  ===========================================  ===================
-diffusers, Stable Diff.    f(x,t) + s (f(x,t,c) - f(x,t))  ``scale s``  s = 1
-Ho and Salimans 2022       (1 + w) f(x,t,c) - w f(x,t)     (eq. 6) ``w``  w = 0
-=========================  ===========================================  ===================
+==========================  ================================  ==========  ============
+who                         formula                           strength    no guidance
+==========================  ================================  ==========  ============
+diffusers, Stable Diff.     f(x,t) + s (f(x,t,c) - f(x,t))    s           s = 1
+GLIDE (Nichol et al. 2022)  f(x,t) + s (f(x,t,c) - f(x,t))    s           s = 1
+Imagen (Saharia et al.)     w f(x,t,c) + (1 - w) f(x,t)       w = s       w = 1
+Ho and Salimans 2022        (1 + w) f(x,t,c) - w f(x,t)       w = s - 1   w = 0
+==========================  ================================  ==========  ============
 
-They are the same prediction when w = s - 1 (expand either one). :func:`cfg` uses s,
-:func:`cfg_w` uses w; ``tests/test_guidance.py`` checks that they agree.
+The letter w means different things: Imagen's w is diffusers' s, Ho and Salimans' w is s - 1
+(expand each formula). :func:`cfg` uses s, :func:`cfg_w` uses Ho and Salimans' w;
+``tests/test_guidance.py`` checks that they agree, and that Imagen's formula is :func:`cfg`.
+:func:`classifier_guidance` is the older method CFG replaced: an unconditional model plus s times
+the gradient of a separate classifier p_t(c | x_t) (Dhariwal and Nichol 2021).
 A *negative* condition n takes the place of the unconditional prediction:
 f(x,t,n) + s (f(x,t,c) - f(x,t,n)).
 """
@@ -139,6 +144,31 @@ def cfg_w(model: Callable, cond, w: float, negative=None) -> Callable:
                    identity=(w == 0.0 and negative is None))
 
 
+def cfg_interval(model: Callable, cond, scale: float, t_lo: int, t_hi: int) -> Callable:
+    """Classifier-free guidance with scale s only at the steps t_lo <= t <= t_hi, plain conditioning
+    f(x, t, c) at the others (Kynkaanniemi et al. 2024 guide only in a limited interval of noise
+    levels). A model ``(x, t) -> epsilon``; the unconditional prediction is computed only for the rows
+    whose t lies in the interval, so steps outside it cost one network call instead of two."""
+    s = _check_scale("scale", scale)
+    lo, hi = _check_scale("t_lo", t_lo), _check_scale("t_hi", t_hi)
+    if lo > hi:
+        raise ValueError(f"t_lo={t_lo} is above t_hi={t_hi}; the interval is t_lo <= t <= t_hi")
+    cond = _check_cond("cond", cond, _n_classes(model))
+
+    def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        ids = _batch("cond", cond, x)
+        eps = model(x, t, ids)  # f(x, t, c), (N, ...)
+        inside = (t >= lo) & (t <= hi)  # (N,)
+        if inside.any():
+            f_c = eps[inside]
+            f_u = model(x[inside], t[inside], None)  # f(x, t) where guidance acts
+            eps = eps.clone()
+            eps[inside] = f_u + s * (f_c - f_u)
+        return eps
+
+    return guided
+
+
 def w_from_scale(scale: float) -> float:
     """Ho and Salimans' weight w for diffusers' guidance scale s: w = s - 1."""
     return _check_scale("scale", scale) - 1.0
@@ -179,6 +209,36 @@ def tilted_shares(label_probs: torch.Tensor, prior: torch.Tensor, cond, scale: f
         raise ValueError(f"the target p(x) p(c|x)^{s} p(n|x)^{1 - s} is not a distribution for these label "
                          f"probabilities (a class with probability 0 where it is raised to a negative power)")
     return weight / weight.sum()
+
+
+def classifier_guidance(model: Callable, classifier: Callable, cond: int, scale: float,
+                        alphas_cumprod: torch.Tensor) -> Callable:
+    """Classifier guidance (Dhariwal and Nichol 2021, Sec. 4.2 and Algorithm 2) with scale s: a model
+    ``(x, t) -> epsilon``
+
+        f(x, t) - s sqrt(1 - abar_t) grad_x log p_t(c | x_t),
+
+    from the unconditional prediction f(x, t) = ``model(x, t, None)`` and a classifier of noisy points,
+    ``classifier(x, t)`` -> probabilities (B, K) (e.g. ``ExactCondDenoiser.class_posterior``), whose
+    gradient autograd takes. Since f = -sqrt(1 - abar) grad log p_t, it aims at p(x) p(c | x)^s, the
+    same target as :func:`cfg` with scale s: CFG replaces this gradient by the implicit classifier's,
+    f(x, t, c) - f(x, t) (Ho and Salimans 2022, Sec. 3.2). ``cond`` is one class id.
+    """
+    s = _check_scale("scale", scale)
+    cond = _check_cond("cond", cond, _n_classes(model) or _n_classes(classifier))
+    if not isinstance(cond, int):
+        raise TypeError("cond must be one class id (an int) for classifier guidance")
+    abar = torch.as_tensor(alphas_cumprod, dtype=torch.float64)
+
+    def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            xg = x.detach().double().requires_grad_(True)
+            log_p = classifier(xg, t)[:, cond].clamp_min(1e-300).log()  # log p_t(c | x_t), (N,)
+            grad = torch.autograd.grad(log_p.sum(), xg)[0]  # grad_x log p_t(c | x_t), (N, ...)
+        sigma = (1 - abar.to(x.device)[t]).sqrt().reshape((-1,) + (1,) * (x.ndim - 1))  # sqrt(1 - abar_t)
+        return (model(x, t, None).double() - s * sigma * grad).to(x.dtype)
+
+    return guided
 
 
 def guidance_vector(model: Callable, x: torch.Tensor, t: torch.Tensor, cond, negative=None) -> torch.Tensor:
