@@ -116,9 +116,9 @@ def test_class_pull_is_zero_without_a_class_and_large_for_disjoint_classes():
     blind = ExactDenoiser(data.x, abar)  # ignores cond: no pull at all
     exact = ExactCondDenoiser(data.x, data.part, abar)
     probe = make_spiral(200, seed=2).x
-    assert class_pull(blind, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0)) < 1e-6
-    a = class_pull(exact, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0))
-    b = class_pull(exact, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0))
+    assert class_pull(blind, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0)).pull < 1e-6
+    a = class_pull(exact, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0)).pull
+    b = class_pull(exact, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0)).pull
     assert a == b and a > 0.5  # same generator state, same points; the classes pull hard at low noise
     with pytest.raises(ValueError, match="t=1000 is out of range"):
         class_pull(exact, probe, 1000, abar, n_classes=3, generator=torch.Generator())
@@ -141,10 +141,11 @@ def test_nearest_ratio_tells_a_memoriser_from_fresh_data():
     assert 0.7 < nearest_ratio(make_spiral(500, seed=8).x, train, fresh) < 1.4  # fresh data: about 1
 
 
-def test_measure_class_pull_agrees_with_class_pull_and_pull_cosine_reads_directions():
+def test_class_pull_gives_its_share_of_the_prediction_and_pull_cosine_reads_directions():
     from difflab.data import make_spiral
     from difflab.denoisers import ExactCondDenoiser
-    from difflab.metrics import class_pull, measure_class_pull, pull_cosine
+    from difflab.schedules import q_sample
+    from difflab.metrics import class_pull, pull_cosine
     from difflab.schedules import alphas_cumprod, linear_betas
 
     abar = alphas_cumprod(linear_betas())
@@ -152,11 +153,11 @@ def test_measure_class_pull_agrees_with_class_pull_and_pull_cosine_reads_directi
     exact = ExactCondDenoiser(data.x, data.label, abar)
     probe = make_spiral(200, seed=2).x
     kw = dict(n_classes=3)
-    m = measure_class_pull(exact, probe, 300, abar, generator=torch.Generator().manual_seed(0), **kw)
+    m = class_pull(exact, probe, 300, abar, generator=torch.Generator().manual_seed(0), **kw)
     assert m.field.shape == (3, 200, 2)
-    assert m.pull == class_pull(exact, probe, 300, abar, generator=torch.Generator().manual_seed(0), **kw)
-    assert m.relative == class_pull(exact, probe, 300, abar, generator=torch.Generator().manual_seed(0),
-                                    relative=True, **kw)
+    xt = q_sample(probe, 300, abar, torch.randn(probe.shape, generator=torch.Generator().manual_seed(0)))
+    f_u = exact(xt, torch.full((200,), 300), None)
+    assert abs(m.relative - m.pull / f_u.norm(dim=1).mean().item()) < 1e-6
     # by hand: a pull field against itself, its opposite, itself turned by 90 degrees, and zero
     f = m.field
     turned = torch.stack([-f[..., 1], f[..., 0]], dim=-1)
@@ -164,7 +165,7 @@ def test_measure_class_pull_agrees_with_class_pull_and_pull_cosine_reads_directi
     assert abs(pull_cosine(f, turned)) < 1e-9 and pull_cosine(f, torch.zeros_like(f)) == 0
     # the same data with the class ids rotated (c -> c + 1): the pull of class c is now another class's
     rotated = ExactCondDenoiser(data.x, (data.label + 1) % 3, abar)
-    r = measure_class_pull(rotated, probe, 300, abar, generator=torch.Generator().manual_seed(0), **kw)
+    r = class_pull(rotated, probe, 300, abar, generator=torch.Generator().manual_seed(0), **kw)
     assert abs(r.pull - m.pull) < 1e-6  # the same pulls, handed to other classes: equal in size ...
     assert pull_cosine(r.field, m.field) < 0  # ... and pointing elsewhere (measured: -0.39)
     with pytest.raises(ValueError, match="same shape"):

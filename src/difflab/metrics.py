@@ -183,14 +183,14 @@ def part_w2_ratio(x: torch.Tensor, part: int, n_parts: int = 3, seed: int = 0, m
 
 
 class PullMeasure(NamedTuple):
-    """What :func:`measure_class_pull` returns."""
+    """What :func:`class_pull` returns."""
     pull: float  # mean |f(x_t, t, c) - f(x_t, t)| over the points and the classes
     relative: float  # pull / mean |f(x_t, t)|: the share of the prediction the class changes
     field: torch.Tensor  # (n_classes, N, D): the pulls f(x_t, t, c) - f(x_t, t) themselves
 
 
 @torch.no_grad()
-def measure_class_pull(model, x0: torch.Tensor, t: int, alphas_cumprod: torch.Tensor, *, n_classes: int,
+def class_pull(model, x0: torch.Tensor, t: int, alphas_cumprod: torch.Tensor, *, n_classes: int,
                        generator: torch.Generator) -> PullMeasure:
     """The class pull of a conditional denoiser at step ``t`` (Chapter 5): its size, its share of
     the prediction, and the pulls themselves (for :func:`pull_cosine`), from one set of calls.
@@ -209,21 +209,6 @@ def measure_class_pull(model, x0: torch.Tensor, t: int, alphas_cumprod: torch.Te
     field = torch.stack([model(xt, tt, torch.full_like(tt, c)).flatten(1) - f_u for c in range(n_classes)])
     pull = field.norm(dim=2).mean()
     return PullMeasure(float(pull), float(pull / f_u.norm(dim=1).mean()), field)
-
-
-def class_pull(model, x0: torch.Tensor, t: int, alphas_cumprod: torch.Tensor, *, n_classes: int,
-               generator: torch.Generator, relative: bool = False) -> float:
-    """How much the class changes a denoiser's prediction at step ``t`` (Chapter 5): the mean over
-    points and classes of |f(x_t, t, c) - f(x_t, t)|, with x_t = q_sample(x0, t) (noise drawn
-    from ``generator``) and c running over all ``n_classes`` classes.
-
-    ``model(x, t, cond)`` is a conditional denoiser (``cond=None``: the unconditional prediction).
-    Two models given generators in the same state see the same x_t, so their pulls compare.
-    ``relative=True`` divides by the mean |f(x_t, t)|: the share of the prediction the class changes.
-    (:func:`measure_class_pull` gives both, and the pulls themselves, from one set of calls.)
-    """
-    m = measure_class_pull(model, x0, t, alphas_cumprod, n_classes=n_classes, generator=generator)
-    return m.relative if relative else m.pull
 
 
 def pull_cosine(field: torch.Tensor, reference: torch.Tensor) -> float:
