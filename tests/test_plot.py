@@ -134,3 +134,27 @@ def test_explorer_animation_opens_on_its_value(monkeypatch):
     html = plot.explorer(lambda ax, v: ax.plot([0, v], [0, v]), "s", [0, 1, 2, 3], value=2.2).data
     assert ".set_frame(2);" in html  # the nearest value, 2, is frame 2
     assert 'alt="An animation over s from s = 0 to s = 3 in 4 frames, opening at s = 2;' in html
+
+
+def test_animation_frames_are_stored_at_the_column_width():
+    import base64
+    import io
+
+    from PIL import Image
+
+    fig, ax = plot.subplots(width=plot.ANIM_WIDTH, height=3.0)
+    html = plot.animate(fig, lambda i: ax.plot([0, i], [0, i]), 2).data
+    frame = re.search(r"data:image/jpeg;base64,([^\"']+)", html).group(1)
+    frame = re.sub(r"\\n|\s", "", frame)
+    width = Image.open(io.BytesIO(base64.b64decode(frame))).size[0]
+    assert abs(width - plot.COLUMN_PX) <= 2, f"frame {width} px wide, column {plot.COLUMN_PX} px"
+
+
+def test_field_key_gives_a_row_of_fields_one_shared_scale():
+    fig, axes = plot.subplots(1, 2)
+    for ax in axes:
+        plot.field(lambda x, t: x, 10, ax, key=None, vmax=5.0)
+    bar = plot.field_key(axes, 5.0, key="speed")
+    assert bar.mappable.get_clim() == (0.0, 5.0) and bar.ax.get_ylabel() == "speed"
+    assert all(q.get_clim() == (0.0, 5.0) for ax in axes for q in ax.collections)
+    plt.close(fig)

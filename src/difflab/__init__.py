@@ -21,6 +21,8 @@ Each module holds one idea of the book under the name the book uses:
 - ``conversions``: one table between eps, x0, v, score and the flow velocity, and between abar
   and the flow's sigma (the chapter after DDIM)
 - ``guidance``: classifier-free guidance and negative prompts as model wrappers (Chapters 6, 7)
+- ``claims``: a chapter's check, ``check(claim, at_most(...), ...)``: the claim, the measured
+  number and its test, printed once and asserted by the same call
 - ``metrics``: the numbers the checks are built on (W2 ratio, shares, CLIP score)
 - ``recipes``: the recipes of the shipped models (spiral denoisers, CLIP) and their loaders
 - ``saving``: the one checkpoint format, ``save_model`` / ``load_model``

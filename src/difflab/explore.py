@@ -98,7 +98,7 @@ def field_explorer(model, ts, *, exact=None, value=None, n: int = 13):
     n = check_int("n", n, low=2)
     panels = 1 if exact is None else 2
     draw = functools.partial(draw_field, model=model, exact=exact, n=n)
-    size = (3.5 * panels, 3.4)
+    size = (plot.ANIM_WIDTH, plot.ANIM_WIDTH / panels + 0.4)
     return plot.explorer(draw, "t", ts, value=value, panels=panels, size=size)
 
 
@@ -160,7 +160,7 @@ def eta_explorer(
         n_paths=n_paths,
         seed=seed + 1,
     )
-    return plot.explorer(draw, "eta", etas, value=value, size=(3.8, 3.6))
+    return plot.explorer(draw, "eta", etas, value=value, size=(plot.ANIM_WIDTH, 4.8))
 
 
 def draw_guided(

@@ -1,8 +1,11 @@
 """Every figure of the book goes through these helpers, so all chapters look like one book.
 
 Each helper takes an ``ax`` (or makes one) and returns it; nothing here changes matplotlib's
-global settings. Figures are made for the book's text column: at most ``FIG_WIDTH`` = 7 inches
-wide (700 pixels at the inline backend's 100 dpi), so a page shows them at full size.
+global settings. Figures are made for the book's text column (``COLUMN_PX`` = 676 pixels at a
+1280-pixel window): at most ``FIG_WIDTH`` = 6.6 inches wide (660 pixels at the inline backend's
+100 dpi), so a page shows them at full size, not scaled down. Animations are drawn at
+``ANIM_WIDTH`` = 5.6 inches and stored at the column's width (about 120 dpi), so that their
+10-point text is about 16 pixels high, the body text's size.
 """
 from __future__ import annotations
 
@@ -34,7 +37,9 @@ COLORS = {
 # belongs to (Okabe and Ito's orange and sky blue, Tol's wine, sand, indigo, green, purple, black).
 PART_COLORS = ["#E69F00", "#56B4E9", "#882255", "#DDCC77", "#332288", "#117733", "#AA4499", "#000000"]
 SPIRAL_LIM = 2.3  # the spiral fits in [-2.3, 2.3]^2
-FIG_WIDTH = 7.0  # inches: the text column of the online book at 100 dpi
+COLUMN_PX = 676  # the online book's text column at a 1280-pixel window
+FIG_WIDTH = 6.6  # inches: a static figure at 100 dpi fits the column
+ANIM_WIDTH = 5.6  # inches: an animation's frame, stored at COLUMN_PX pixels wide
 
 
 def _np(a) -> np.ndarray:
@@ -203,11 +208,14 @@ _ANIM_NEW = re.compile(r"(anim\w+) = new Animation\(([^;]*)\);")
 _CDN_STYLE = re.compile(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*"\s*/?>\s*')
 
 
-def animate(fig, update, n_frames: int, *, interval: int = 80, dpi: int = 72, alt: str | None = None,
-            start: int = 0):
+def animate(fig, update, n_frames: int, *, interval: int = 80, dpi: float | None = None,
+            alt: str | None = None, start: int = 0):
     """A jshtml animation that plays in the static online book (no live kernel needed).
 
-    ``update(i)`` redraws frame ``i`` on ``fig``. The player opens on frame ``start`` (the one the
+    ``update(i)`` redraws frame ``i`` on ``fig``. Frames are stored ``COLUMN_PX`` pixels wide
+    (``dpi`` by default is the column's width over the figure's): make ``fig`` ``ANIM_WIDTH``
+    inches wide and its text at least 10 points, and the text is as large as the body's. Every
+    frame is stored in the page, so prefer fewer frames to smaller ones (a page stays under 3 MB). The player opens on frame ``start`` (the one the
     text talks about) and its frame image carries ``alt`` as alt text (default: a sentence naming
     the number of frames). The player's controls use the site's own icon font: the stylesheet
     matplotlib would fetch from a CDN is left out. Returns an ``IPython.display.HTML`` object
@@ -217,7 +225,7 @@ def animate(fig, update, n_frames: int, *, interval: int = 80, dpi: int = 72, al
 
     check_int("n_frames", n_frames, low=1)
     start = check_int("start", start, low=0, high=n_frames - 1)
-    fig.set_dpi(dpi)  # every frame is stored in the page: keep them light
+    fig.set_dpi(dpi or COLUMN_PX / fig.get_figwidth())
     anim = animation.FuncAnimation(fig, update, frames=n_frames, interval=interval)
     # JPEG frames are a third of the size of PNG ones for scatter plots, so that a page with
     # two animations stays well under 3 MB
@@ -277,7 +285,7 @@ def _live(draw, controls: dict, size: tuple[float, float], panels: int = 1):
     return widgets.interactive(show, **controls)
 
 
-def explorer(draw, name: str, values, *, value=None, size: tuple[float, float] = (4.0, 3.6), panels: int = 1,
+def explorer(draw, name: str, values, *, value=None, size: tuple[float, float] = (ANIM_WIDTH, 4.8), panels: int = 1,
              interval: int = 250, alt: str | None = None):
     """A one-parameter explorer: ``draw(ax, v)`` draws the picture for the value ``v`` of ``name`` on
     an empty axes (on a row of ``panels`` axes when ``panels`` > 1). In Jupyter and Colab it is a
@@ -360,6 +368,14 @@ def field(model, t: int, ax=None, *, lim: float = SPIRAL_LIM, n: int = 17, color
         if key:
             ax.figure.colorbar(q, ax=ax, shrink=0.8, label=key, pad=0.02)
     return style(ax, title, lim=lim, equal=True)
+
+
+def field_key(axes, vmax: float, key: str = "length"):
+    """One colour key for a row (or grid) of :func:`field` panels drawn with the same ``vmax`` and
+    ``key=None``, beside the last of them: the panels share one scale, so their colours compare."""
+    axes = list(np.atleast_1d(axes).flat)
+    mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, vmax), cmap="viridis")
+    return axes[0].figure.colorbar(mappable, ax=axes, shrink=0.8, label=key, pad=0.02)
 
 
 def heatmap(matrix, ax=None, *, title=None, xlabel=None, ylabel=None, xticklabels=None, yticklabels=None,
