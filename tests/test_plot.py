@@ -1,5 +1,6 @@
 import re
 
+import matplotlib
 import matplotlib.pyplot as plt
 import pytest
 import torch
@@ -155,4 +156,32 @@ def test_field_key_gives_a_row_of_fields_one_shared_scale():
     bar = plot.field_key(axes, 5.0, key="speed")
     assert bar.mappable.get_clim() == (0.0, 5.0) and bar.ax.get_ylabel() == "speed"
     assert all(q.get_clim() == (0.0, 5.0) for ax in axes for q in ax.collections)
+    plt.close(fig)
+
+
+def test_drawing_refuses_tick_labels_printed_over_each_other():
+    fig, ax = plot.subplots(width=3.3, height=2.6)
+    ax.loglog([1, 2, 4, 8], [14, 6, 3, 1.2])  # minor log labels: 2x10^-1, 3x10^-1, ... collide
+    with pytest.raises(ValueError, match="tick labels .* overlap"):
+        fig.canvas.draw()
+    for axis, ticks in ((ax.xaxis, [1, 2, 4, 8]), (ax.yaxis, [1, 2, 4, 8, 16])):
+        axis.set_ticks(ticks)
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        axis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    fig.canvas.draw()  # set ticks read well
+    plt.close(fig)
+
+
+def test_drawing_refuses_titles_covered_by_colour_keys_and_a_shared_key_fixes_it():
+    fig, axes = plot.subplots(2, 3)
+    for ax in axes.flat:
+        plot.field(lambda x, t: x, 10, ax, title="towards part 0, t = 300")
+    with pytest.raises(ValueError, match="title 'towards part 0, t = 300' is covered"):
+        fig.canvas.draw()
+    plt.close(fig)
+    fig, axes = plot.subplots(2, 3)
+    for ax in axes.flat:
+        plot.field(lambda x, t: x, 10, ax, title="towards part 0, t = 300", key=None, vmax=3.0)
+    plot.field_key(axes, 3.0)
+    fig.canvas.draw()
     plt.close(fig)

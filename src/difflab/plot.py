@@ -69,15 +69,57 @@ def style(ax, title: str | None = None, *, lim: float | None = None, equal: bool
     return ax
 
 
+def _box(artist, renderer):
+    """The artist's box on the canvas, one pixel smaller on every side (touching is not colliding)."""
+    b = artist.get_window_extent(renderer)
+    return b.x0 + 1, b.y0 + 1, b.x1 - 1, b.y1 - 1
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def collisions(fig, renderer=None) -> list[str]:
+    """What a reader could not read on a drawn figure: tick labels of one axis printed over each
+    other, and axes titles covered by another axes (a colour key, a neighbouring panel)."""
+    renderer = renderer or fig.canvas.get_renderer()
+    found = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [t for t in axis.get_ticklabels(which="both")
+                      if t.get_visible() and t.get_text().strip()]
+            boxes = [_box(t, renderer) for t in labels]
+            for i, j in itertools.combinations(range(len(labels)), 2):
+                if _overlap(boxes[i], boxes[j]):
+                    found.append(f"tick labels {labels[i].get_text()!r} and {labels[j].get_text()!r} overlap "
+                                 f"on the axes titled {ax.get_title()!r}")
+        title = ax.title
+        if title.get_visible() and title.get_text().strip():
+            for other in fig.axes:
+                if other is not ax and other.get_visible() and _overlap(_box(title, renderer),
+                                                                        _box(other.patch, renderer)):
+                    found.append(f"the title {title.get_text()!r} is covered by another axes "
+                                 f"(a colour key or a neighbouring panel)")
+    return found
+
+
+def _refuse_collisions(event):
+    found = collisions(event.canvas.figure, event.renderer)
+    if found:
+        raise ValueError("a figure the reader cannot read: " + "; ".join(found[:3]))
+
+
 def subplots(nrows: int = 1, ncols: int = 1, *, size: float = 3.2, width: float | None = None,
              height: float | None = None, **kwargs):
     """``plt.subplots`` with panels of ``size`` inches (or a figure of ``width`` x ``height``) and the
-    book's look; a figure wider than the column (``FIG_WIDTH``) is scaled down to fit. Returns
-    (fig, axes)."""
+    book's look; a figure wider than the column (``FIG_WIDTH``) is scaled down to fit. Drawing the
+    figure raises ``ValueError`` if tick labels collide or a title is covered (:func:`collisions`),
+    so that a chapter with such a figure fails its test. Returns (fig, axes)."""
     w, h = width or size * ncols, height or size * nrows
     if w > FIG_WIDTH:
         w, h = FIG_WIDTH, h * FIG_WIDTH / w
     fig, axes = plt.subplots(nrows, ncols, figsize=(w, h), squeeze=False, layout="constrained", **kwargs)
+    fig.canvas.mpl_connect("draw_event", _refuse_collisions)
     for ax in axes.flat:
         style(ax)
     return fig, (axes[0, 0] if axes.size == 1 else axes.squeeze())
