@@ -12,7 +12,14 @@ Builds nothing: it serves the built HTML on 127.0.0.1, loads every page in headl
 - weighs more than 3 MB (the page's own HTML and images; the theme's scripts, fonts and styles
   under ``_static/`` are shared by every page and loaded once, so they are not counted), or
 - shows a figure at less than 85% of its own width (a figure wider than the text column), or
-- shows an image of its own without alt text (an animation's frame image included).
+- shows an image of its own without alt text (an animation's frame image included), or
+- has a table wider than the text column at 1280 px (tables with maths are left out: MathJax
+  comes from the internet, and raw TeX is wider than the rendered formula), or
+- is wider than the window at 400 px (something that makes a phone reader scroll the whole page;
+  code and printed results scroll inside their own boxes, which is fine).
+
+Tick labels printed over each other and titles covered by a colour key are refused earlier, when
+the figure is drawn (``difflab.plot.collisions``), so a chapter with one fails its tests.
 
 It prints one line per page and a summary, and exits 1 if anything failed. With
 ``--screenshots`` it also saves a full-page PNG of every page at each of ``--widths``.
@@ -57,6 +64,13 @@ FIGURES_JS = """() => Array.from(document.images).map(img => {
 })"""
 
 
+TABLES_JS = r"""() => Array.from(document.querySelectorAll("article table")).filter(
+    t => !t.querySelector(".math, mjx-container") && !t.innerText.includes("\\(")
+         && !t.innerText.includes("$$")).map(t => ({
+    width: t.scrollWidth, room: t.closest("article").clientWidth,
+    head: (t.innerText || "").trim().split("\n")[0].slice(0, 60)}))"""
+
+
 def check_page(page, url: str, base: str) -> tuple[list[str], int]:
     """Load one page; return (problems, bytes of the page's own HTML and images)."""
     problems, loaded = [], []
@@ -85,6 +99,15 @@ def check_page(page, url: str, base: str) -> tuple[list[str], int]:
         elif img["visible"] and img["natural"] >= 200 and img["shown"] < MIN_SHOWN * img["natural"]:
             problems.append(f"figure shown at {img['shown'] / img['natural']:.0%} of its width "
                             f"({img['natural']} px): {img['src'][len(base):][:60]}")
+    for table in page.evaluate(TABLES_JS):
+        if table["width"] > table["room"] + 2:
+            problems.append(f"table {table['width']} px wide in a {table['room']} px column: {table['head']!r}")
+    page.set_viewport_size({"width": 400, "height": 900})
+    page.wait_for_timeout(200)
+    wide = page.evaluate("() => document.documentElement.scrollWidth")
+    if wide > 402:
+        problems.append(f"at 400 px the page is {wide} px wide: the reader scrolls the whole page sideways")
+    page.set_viewport_size({"width": 1280, "height": 900})
     return problems, size
 
 
