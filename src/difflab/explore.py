@@ -164,7 +164,17 @@ def eta_explorer(
 
 
 def draw_guided(
-    ax, s: float, model, x_T, cond, alphas_cumprod, timesteps, *, negative=None, seed=1
+    ax,
+    s: float,
+    model,
+    x_T,
+    cond,
+    alphas_cumprod,
+    timesteps,
+    *,
+    negative=None,
+    seed=1,
+    marker: float = 5,
 ):
     """Samples of classifier-free guidance at scale s, f(n) + s (f(c) - f(n)) (Ho and
     Salimans 2022, eq. 6 with w = s - 1; a ``negative`` n takes the place of the
@@ -173,7 +183,8 @@ def draw_guided(
     each start asks for, drawn in its part's colour, and the title gives the share in
     the part asked for; with one, ``cond`` is None or a class, and the title gives the
     share in the negative's part. Both give the share off the spiral (Chapter 5's
-    regions)."""
+    regions). ``marker``: the dots' area in points squared, large enough for the part
+    colours to show in a frame of the column's width."""
     guided = cfg(model, cond, s, negative=negative)
     gen = torch.Generator().manual_seed(seed)
     x = ddpm_sample(guided, x_T, timesteps, alphas_cumprod, generator=gen).cpu()
@@ -182,12 +193,12 @@ def draw_guided(
     off = (region == OFF_SPIRAL).double().mean().item()
     if negative is None:
         plot.spiral(ax, lw=0.4)
-        plot.scatter(x, ax=ax, c=cond.cpu(), s=1.5)
+        plot.scatter(x, ax=ax, c=cond.cpu(), s=marker, alpha=0.7)
         share = (region == cond.cpu()).double().mean().item()
         where = "in part"
     else:
         _parts(ax, k)
-        plot.scatter(x, ax=ax, color="k", s=1.5, alpha=0.5)
+        plot.scatter(x, ax=ax, color="k", s=marker, alpha=0.4)
         share = (region == negative).double().mean().item()
         where = f"in part {negative}"
     return plot.style(ax, f"s = {s:g}: {share:.0%} {where}, {off:.1%} off")
