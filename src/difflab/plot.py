@@ -221,6 +221,7 @@ def image_grid(images, ax=None, *, ncols: int | None = None, labels=None, row_la
         cell = min(0.9, FIG_WIDTH / (ncols + (1.6 if row_labels is not None else 0)))
         _, ax = subplots(width=max(1.0, cell * ncols + (1.6 if row_labels is not None else 0)),
                          height=max(0.6, cell * nrows + (0.3 if title else 0)))
+    ax.grid(False)  # grid lines would run across the pictures
     if canvas.ndim == 3:
         canvas = np.clip((canvas - lo) / max(hi - lo, 1e-12), 0, 1)
         ax.imshow(canvas, interpolation="nearest")
