@@ -69,6 +69,17 @@ def style(ax, title: str | None = None, *, lim: float | None = None, equal: bool
     return ax
 
 
+def log_ticks(axis, ticks=(1, 2, 4, 8, 16, 32, 64)):
+    """Plain labels on a log axis (``ax.xaxis`` or ``ax.yaxis``): a tick at each of ``ticks``
+    inside the axis's range (default: the doublings), and none of matplotlib's minor labels
+    (2x10^0, 3x10^0, ...), which print over each other on a short axis."""
+    lo, hi = axis.get_view_interval()
+    axis.set_ticks([v for v in ticks if lo <= v <= hi])
+    axis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    return axis
+
+
 def _box(artist, renderer):
     """The artist's box on the canvas, one pixel smaller on every side (touching is not colliding)."""
     b = artist.get_window_extent(renderer)
