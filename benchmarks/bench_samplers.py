@@ -23,6 +23,7 @@ refresh them.
 
 ``--seconds`` skips the timing of our own training and gives smalldiffusion S seconds instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,12 @@ import torch
 from difflab import seed_everything
 from difflab.data import make_spiral
 from difflab.metrics import SEEDS, median_w2_ratio
-from difflab.recipes import SPIRAL_DDPM, load_spiral_denoiser, spiral_schedule, train_spiral_denoiser
+from difflab.recipes import (
+    SPIRAL_DDPM,
+    load_spiral_denoiser,
+    spiral_schedule,
+    train_spiral_denoiser,
+)
 from difflab.samplers import SAMPLERS, SPACINGS, spaced_timesteps
 
 N = 2000
@@ -55,7 +61,9 @@ class Counted:
 def ours(model, abar, nfe: int, sampler: str, spacing: str):
     """(median r, per-seed r, NFE actually used, seconds of the first batch) for one of our samplers."""
     T = len(abar)
-    steps = (nfe + 1) // 2 if sampler == "heun" else nfe  # Heun: 2 NFE per step but the last
+    steps = (
+        (nfe + 1) // 2 if sampler == "heun" else nfe
+    )  # Heun: 2 NFE per step but the last
     ts = spaced_timesteps(T, steps, spacing, alphas_cumprod=abar)
     secs, counted = [], Counted(model)
 
@@ -111,9 +119,13 @@ def theirs(sd, model, schedule, nfe: int, gam: float, mu: float):
     sigmas = schedule.sample_sigmas(nfe)
 
     def run(x, g):
-        torch.manual_seed(g.initial_seed())  # smalldiffusion draws its own noise (mu > 0) from the global generator
+        torch.manual_seed(
+            g.initial_seed()
+        )  # smalldiffusion draws its own noise (mu > 0) from the global generator
         t0 = time.perf_counter()
-        *_, x0 = sd.samples(model, sigmas, gam=gam, mu=mu, xt=x * sigmas[0], batchsize=N)
+        *_, x0 = sd.samples(
+            model, sigmas, gam=gam, mu=mu, xt=x * sigmas[0], batchsize=N
+        )
         secs.append(time.perf_counter() - t0)
         return x0
 
@@ -123,15 +135,28 @@ def theirs(sd, model, schedule, nfe: int, gam: float, mu: float):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seconds", type=float, default=None, help="smalldiffusion's training budget (default: ours, measured)")
-    ap.add_argument("--out", default=None, help="also write the markdown table to this file")
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="smalldiffusion's training budget (default: ours, measured)",
+    )
+    ap.add_argument(
+        "--out", default=None, help="also write the markdown table to this file"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)  # tiny MLPs run fastest on one thread
-    lines = [f"# Sampler benchmark, {time.strftime('%Y-%m-%d %H:%M')}, torch {torch.__version__}, "
-             f"{torch.get_num_threads()} thread, {N} samples, r = median of seeds {SEEDS}", ""]
+    lines = [
+        f"# Sampler benchmark, {time.strftime('%Y-%m-%d %H:%M')}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread, {N} samples, r = median of seeds {SEEDS}",
+        "",
+    ]
 
     model, abar = load_spiral_denoiser(), spiral_schedule()
-    lines += ["| library | sampler | spacing | NFE | r (median) | r per seed | s / batch |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "| library | sampler | spacing | NFE | r (median) | r per seed | s / batch |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for nfe in (10, 20, 50):
         for sampler in SAMPLERS:
             for spacing in SPACINGS:
@@ -146,16 +171,28 @@ def main():
         train_spiral_denoiser(SPIRAL_DDPM)
         seconds = time.perf_counter() - t0
     sd = import_smalldiffusion()
-    sd_model, schedule, steps = train_smalldiffusion(sd, make_spiral(**SPIRAL_DDPM["data"]).x, seconds)
-    print(f"smalldiffusion trained {steps} steps in {seconds:.0f} s (our recipe's training time)", flush=True)
+    sd_model, schedule, steps = train_smalldiffusion(
+        sd, make_spiral(**SPIRAL_DDPM["data"]).x, seconds
+    )
+    print(
+        f"smalldiffusion trained {steps} steps in {seconds:.0f} s (our recipe's training time)",
+        flush=True,
+    )
     for nfe in (10, 20, 50):
-        for name, gam, mu in (("DDPM-like (mu=0.5)", 1.0, 0.5), ("DDIM (gam=1)", 1.0, 0.0), ("accelerated (gam=2)", 2.0, 0.0)):
+        for name, gam, mu in (
+            ("DDPM-like (mu=0.5)", 1.0, 0.5),
+            ("DDIM (gam=1)", 1.0, 0.0),
+            ("accelerated (gam=2)", 2.0, 0.0),
+        ):
             r, rs, used, s = theirs(sd, sd_model, schedule, nfe, gam, mu)
             row = f"| smalldiffusion | {name} | trailing (its own) | {used} | {r:.2f} | {', '.join(f'{v:.2f}' for v in rs)} | {s:.2f} |"
             lines.append(row)
             print(row, flush=True)
-    lines += ["", f"Training budget: {seconds:.0f} s each (our recipe: {SPIRAL_DDPM['train']['steps']} steps; "
-              f"smalldiffusion: {steps} steps of batch 2048)."]
+    lines += [
+        "",
+        f"Training budget: {seconds:.0f} s each (our recipe: {SPIRAL_DDPM['train']['steps']} steps; "
+        f"smalldiffusion: {steps} steps of batch 2048).",
+    ]
     text = "\n".join(lines)
     print(text)
     if args.out:

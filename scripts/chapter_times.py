@@ -193,7 +193,9 @@ def table(
     cpu = {r.docname: r for r in all_runs if not r.on_gpu and r.seconds is not None}
     gpu = {r.docname: r for r in all_runs if r.on_gpu and r.seconds is not None}
     titles = dict(chapters or {}) | {r.docname: r.title for r in all_runs}
-    columns = [("CPU", cpu)] + ([("GPU", gpu)] if gpu else [])  # a GPU column once one is measured
+    columns = [("CPU", cpu)] + (
+        [("GPU", gpu)] if gpu else []
+    )  # a GPU column once one is measured
     lines = [
         "<!-- Written by scripts/chapter_times.py from a build; do not edit. -->",
         "",
@@ -202,9 +204,16 @@ def table(
     ]
     for doc in sorted(titles, key=chapter_key):
         link = f"[{titles[doc]}]({Path(doc).name}.ipynb)"
-        lines.append(f"| {link} | " + " | ".join(_cell(col.get(doc)) for _, col in columns) + " |")
+        lines.append(
+            f"| {link} | "
+            + " | ".join(_cell(col.get(doc)) for _, col in columns)
+            + " |"
+        )
     n = len(titles)
-    lines += ["| all chapters | " + " | ".join(_total(col, n) for _, col in columns) + " |", ""]
+    lines += [
+        "| all chapters | " + " | ".join(_total(col, n) for _, col in columns) + " |",
+        "",
+    ]
     for name, col in (("CPU", cpu), ("GPU", gpu)):
         rs = list(col.values())
         if not rs:

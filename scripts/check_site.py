@@ -24,6 +24,7 @@ the figure is drawn (``difflab.plot.collisions``), so a chapter with one fails i
 It prints one line per page and a summary, and exits 1 if anything failed. With
 ``--screenshots`` it also saves a full-page PNG of every page at each of ``--widths``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,12 @@ SKIP = {"genindex.html", "search.html"}
 
 def pages(root: Path) -> list[Path]:
     """Every page of the book: the HTML files outside Sphinx's own folders."""
-    return sorted(p for p in root.rglob("*.html")
-                  if not any(part.startswith("_") for part in p.relative_to(root).parts) and p.name not in SKIP)
+    return sorted(
+        p
+        for p in root.rglob("*.html")
+        if not any(part.startswith("_") for part in p.relative_to(root).parts)
+        and p.name not in SKIP
+    )
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -75,8 +80,14 @@ def check_page(page, url: str, base: str) -> tuple[list[str], int]:
     """Load one page; return (problems, bytes of the page's own HTML and images)."""
     problems, loaded = [], []
     page.on("pageerror", lambda exc: problems.append(f"JavaScript error: {exc}"))
-    page.on("response", lambda resp: loaded.append(resp)
-            if resp.url.startswith(base) and "/_static/" not in resp.url else None)
+    page.on(
+        "response",
+        lambda resp: (
+            loaded.append(resp)
+            if resp.url.startswith(base) and "/_static/" not in resp.url
+            else None
+        ),
+    )
     page.goto(url, wait_until="load")
     page.wait_for_timeout(300)
     size = 0
@@ -86,55 +97,96 @@ def check_page(page, url: str, base: str) -> tuple[list[str], int]:
         except Exception:  # a redirect or an aborted request has no body
             pass
         if resp.status >= 400:
-            problems.append(f"{resp.status} for {resp.url[len(base):]}")
+            problems.append(f"{resp.status} for {resp.url[len(base) :]}")
     if size > MAX_BYTES:
-        problems.append(f"page weighs {size / 1e6:.1f} MB (at most {MAX_BYTES / 1e6:.0f} MB)")
+        problems.append(
+            f"page weighs {size / 1e6:.1f} MB (at most {MAX_BYTES / 1e6:.0f} MB)"
+        )
     for img in page.evaluate(FIGURES_JS):
         if not img["src"].startswith(base):
             continue  # from the internet (the Colab badge): blocked here on purpose
         if img["complete"] and img["natural"] == 0:
-            problems.append(f"image does not load: {img['src'][len(base):]}")
+            problems.append(f"image does not load: {img['src'][len(base) :]}")
         if img["visible"] and not img["alt"]:
-            problems.append(f"image without alt text: {img['src'][len(base):][:60]}")
-        elif img["visible"] and img["natural"] >= 200 and img["shown"] < MIN_SHOWN * img["natural"]:
-            problems.append(f"figure shown at {img['shown'] / img['natural']:.0%} of its width "
-                            f"({img['natural']} px): {img['src'][len(base):][:60]}")
+            problems.append(f"image without alt text: {img['src'][len(base) :][:60]}")
+        elif (
+            img["visible"]
+            and img["natural"] >= 200
+            and img["shown"] < MIN_SHOWN * img["natural"]
+        ):
+            problems.append(
+                f"figure shown at {img['shown'] / img['natural']:.0%} of its width "
+                f"({img['natural']} px): {img['src'][len(base) :][:60]}"
+            )
     for table in page.evaluate(TABLES_JS):
         if table["width"] > table["room"] + 2:
-            problems.append(f"table {table['width']} px wide in a {table['room']} px column: {table['head']!r}")
+            problems.append(
+                f"table {table['width']} px wide in a {table['room']} px column: {table['head']!r}"
+            )
     page.set_viewport_size({"width": 400, "height": 900})
     page.wait_for_timeout(200)
     wide = page.evaluate("() => document.documentElement.scrollWidth")
     if wide > 402:
-        problems.append(f"at 400 px the page is {wide} px wide: the reader scrolls the whole page sideways")
+        problems.append(
+            f"at 400 px the page is {wide} px wide: the reader scrolls the whole page sideways"
+        )
     page.set_viewport_size({"width": 1280, "height": 900})
     return problems, size
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("root", nargs="?", default="_build/html", type=Path)
-    ap.add_argument("--screenshots", type=Path, help="save a full-page PNG of every page here")
-    ap.add_argument("--widths", type=int, nargs="+", default=[1280], help="viewport widths for screenshots")
+    ap.add_argument(
+        "--screenshots", type=Path, help="save a full-page PNG of every page here"
+    )
+    ap.add_argument(
+        "--widths",
+        type=int,
+        nargs="+",
+        default=[1280],
+        help="viewport widths for screenshots",
+    )
     ap.add_argument("--chromium", default="/usr/bin/chromium")
-    ap.add_argument("--only", nargs="+", metavar="NAME", help="check only pages whose path contains one of these")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="check only pages whose path contains one of these",
+    )
     args = ap.parse_args(argv)
     if not (args.root / "index.html").exists():
-        print(f"{args.root} holds no built book (no index.html); build it first (README, command 1)")
+        print(
+            f"{args.root} holds no built book (no index.html); build it first (README, command 1)"
+        )
         return 2
     from playwright.sync_api import sync_playwright
 
     server, base = serve(args.root)
     failed = 0
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu"])
-        chosen = [p for p in pages(args.root)
-                  if not args.only or any(name in p.relative_to(args.root).as_posix() for name in args.only)]
+        browser = pw.chromium.launch(
+            executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu"]
+        )
+        chosen = [
+            p
+            for p in pages(args.root)
+            if not args.only
+            or any(name in p.relative_to(args.root).as_posix() for name in args.only)
+        ]
         for path in chosen:
             rel = path.relative_to(args.root).as_posix()
             context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
-                          else route.abort())
+            context.route(
+                "**/*",
+                lambda route: (
+                    route.continue_()
+                    if route.request.url.startswith(base)
+                    else route.abort()
+                ),
+            )
             page = context.new_page()
             problems, size = check_page(page, f"{base}/{rel}", base)
             print(f"{'FAIL' if problems else 'ok  '} {rel} ({size / 1e6:.2f} MB)")
@@ -146,13 +198,20 @@ def main(argv=None) -> int:
                 for width in args.widths:
                     page.set_viewport_size({"width": width, "height": 900})
                     page.wait_for_timeout(200)
-                    page.screenshot(path=str(args.screenshots / f"{rel.replace('/', '_')[:-5]}_{width}.png"),
-                                    full_page=True)
+                    page.screenshot(
+                        path=str(
+                            args.screenshots
+                            / f"{rel.replace('/', '_')[:-5]}_{width}.png"
+                        ),
+                        full_page=True,
+                    )
             context.close()
         browser.close()
     server.shutdown()
     n = len(chosen)
-    print(f"{n - failed} of {n} pages passed" + (f"; {failed} failed" if failed else ""))
+    print(
+        f"{n - failed} of {n} pages passed" + (f"; {failed} failed" if failed else "")
+    )
     return 1 if failed else 0
 
 

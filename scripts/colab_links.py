@@ -7,6 +7,7 @@
 The repository URL and ref live in one place, `_config.yml` (repository.url, .branch).
 tests/test_colab.py runs the check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,13 +30,15 @@ def repo_and_ref(root: Path = ROOT) -> tuple[str, str]:
 def badge(url: str, ref: str, notebook: str) -> str:
     """The markdown badge that opens ``notebook`` (a path relative to the root) in Colab."""
     github_path = url.split("github.com/", 1)[1]
-    return ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            f"(https://colab.research.google.com/github/{github_path}/blob/{ref}/{notebook})")
+    return (
+        "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"(https://colab.research.google.com/github/{github_path}/blob/{ref}/{notebook})"
+    )
 
 
 def setup_cell(url: str, ref: str) -> str:
     """The first code cell of every chapter."""
-    return f'''# Setup: in Google Colab this installs the book's package `difflab` from the
+    return f"""# Setup: in Google Colab this installs the book's package `difflab` from the
 # repository, at the version this notebook belongs to, and keeps Colab's own PyTorch.
 # Locally (after the README's Quick start) it only imports. Then it prints the torch
 # version, the device, the mode and the seed.
@@ -48,7 +51,7 @@ if "google.colab" in sys.modules:
 
 import difflab
 
-device = difflab.check_env(seed=0)'''
+device = difflab.check_env(seed=0)"""
 
 
 def chapters(root: Path = ROOT) -> list[Path]:
@@ -64,9 +67,13 @@ def problems(root: Path = ROOT) -> list[str]:
         first_md = next((c for c in nb["cells"] if c["cell_type"] == "markdown"), None)
         first_code = next((c for c in nb["cells"] if c["cell_type"] == "code"), None)
         if first_md is None or badge(url, ref, rel) not in "".join(first_md["source"]):
-            out.append(f"{rel}: the first markdown cell lacks the badge {badge(url, ref, rel)}")
+            out.append(
+                f"{rel}: the first markdown cell lacks the badge {badge(url, ref, rel)}"
+            )
         if first_code is None or "".join(first_code["source"]) != setup_cell(url, ref):
-            out.append(f"{rel}: the first code cell is not the setup cell for {url}@{ref}")
+            out.append(
+                f"{rel}: the first code cell is not the setup cell for {url}@{ref}"
+            )
     return out
 
 
@@ -80,7 +87,12 @@ def write(root: Path = ROOT) -> None:
         if BADGE_RE.search(text):
             text = BADGE_RE.sub(badge(url, ref, rel), text)
         else:  # right under the chapter's title
-            text = re.sub(r"(?m)^(# .*\n)", lambda m: m.group(1) + "\n" + badge(url, ref, rel) + "\n", text, count=1)
+            text = re.sub(
+                r"(?m)^(# .*\n)",
+                lambda m: m.group(1) + "\n" + badge(url, ref, rel) + "\n",
+                text,
+                count=1,
+            )
         md["source"] = text.splitlines(keepends=True)
         code = next(c for c in nb["cells"] if c["cell_type"] == "code")
         code["source"] = setup_cell(url, ref).splitlines(keepends=True)
@@ -88,13 +100,27 @@ def write(root: Path = ROOT) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--write", action="store_true", help="rewrite badges and setup cells from _config.yml")
-    ap.add_argument("--ref", help="set repository.branch in _config.yml to this tag/commit/branch, then rewrite")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--write",
+        action="store_true",
+        help="rewrite badges and setup cells from _config.yml",
+    )
+    ap.add_argument(
+        "--ref",
+        help="set repository.branch in _config.yml to this tag/commit/branch, then rewrite",
+    )
     args = ap.parse_args(argv)
     if args.ref:
         cfg = ROOT / "_config.yml"
-        text, n = re.subn(r"(?m)^(\s+branch:\s*).*$", lambda m: m.group(1) + args.ref, cfg.read_text(), count=1)
+        text, n = re.subn(
+            r"(?m)^(\s+branch:\s*).*$",
+            lambda m: m.group(1) + args.ref,
+            cfg.read_text(),
+            count=1,
+        )
         if n != 1:
             raise SystemExit("could not find repository.branch in _config.yml")
         cfg.write_text(text)

@@ -8,6 +8,7 @@
 
 Both are committed; run this again after retraining the text-to-image model.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +25,14 @@ from difflab.data import make_spiral  # noqa: E402
 from difflab.t2i import text_to_image  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "book" / "images"
-PROMPTS = ["a red circle", "a big blue square in the top left", "a small yellow triangle",
-           "a green cross in the centre", "a purple disc at the bottom right", "a large orange box"]
+PROMPTS = [
+    "a red circle",
+    "a big blue square in the top left",
+    "a small yellow triangle",
+    "a green cross in the centre",
+    "a purple disc at the bottom right",
+    "a large orange box",
+]
 
 
 def landing() -> Path:
@@ -44,7 +51,12 @@ def favicon() -> Path:
     spiral = make_spiral(1500, seed=0)
     fig = plt.figure(figsize=(0.64, 0.64))
     ax = fig.add_axes([0, 0, 1, 1])
-    ax.scatter(*spiral.x.T, s=0.6, c=[plot.PART_COLORS[p] for p in spiral.part.tolist()], linewidths=0)
+    ax.scatter(
+        *spiral.x.T,
+        s=0.6,
+        c=[plot.PART_COLORS[p] for p in spiral.part.tolist()],
+        linewidths=0,
+    )
     ax.set_xlim(-2.2, 2.2)
     ax.set_ylim(-2.2, 2.2)
     ax.axis("off")

@@ -13,6 +13,7 @@ recipe and a training log (the first 20 losses, so a test can check that the rec
 them, and the measured numbers) in its metadata. It trains on the GPU when there is one
 (`difflab.device()`, or `DIFFLAB_DEVICE=cpu`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,11 +32,30 @@ from difflab.training import TrainConfig
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=CLIP_CHECKPOINT, help=f"checkpoint to write (default {CLIP_CHECKPOINT})")
-    ap.add_argument("--steps", type=int, default=CLIP_RECIPE["train"]["steps"], help="training steps")
-    ap.add_argument("--seed", type=int, default=CLIP_RECIPE["train"]["seed"], help="seed of the weights and batches")
-    ap.add_argument("--stop-at", type=int, default=None, help="stop at this step (to test resuming)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=CLIP_CHECKPOINT,
+        help=f"checkpoint to write (default {CLIP_CHECKPOINT})",
+    )
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=CLIP_RECIPE["train"]["steps"],
+        help="training steps",
+    )
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=CLIP_RECIPE["train"]["seed"],
+        help="seed of the weights and batches",
+    )
+    ap.add_argument(
+        "--stop-at", type=int, default=None, help="stop at this step (to test resuming)"
+    )
     args = ap.parse_args(argv)
 
     recipe = changed(CLIP_RECIPE, train={"steps": args.steps, "seed": args.seed})
@@ -46,10 +66,18 @@ def main(argv=None) -> int:
     device = difflab.device()
     model = new_clip(cfg).to(device)
     start = time.perf_counter()
-    history = train_clip(model, cfg, p_omit=recipe["data"]["p_omit"], checkpoint=state, stop_at=args.stop_at)
+    history = train_clip(
+        model,
+        cfg,
+        p_omit=recipe["data"]["p_omit"],
+        checkpoint=state,
+        stop_at=args.stop_at,
+    )
     seconds = time.perf_counter() - start
     if len(history["loss"]) < cfg.steps:
-        print(f"stopped at step {len(history['loss'])} of {cfg.steps}; run again to resume")
+        print(
+            f"stopped at step {len(history['loss'])} of {cfg.steps}; run again to resume"
+        )
         return 0
     metrics = evaluate_clip(model)
     print("held-out:", {k: round(v, 4) for k, v in metrics.items()})
@@ -60,12 +88,14 @@ def main(argv=None) -> int:
         "metrics": metrics,
         "train_seconds_this_session": round(seconds, 1),
         "trained_with": f"torch {torch.__version__}, {platform.machine()}, {device.type}, "
-                        f"{torch.get_num_threads()} threads",
+        f"{torch.get_num_threads()} threads",
         "script": "scripts/train_clip.py",
     }
     save_model(model, args.out, recipe, log=log)
     state.unlink()
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {seconds:.0f} s of training")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {seconds:.0f} s of training"
+    )
     return 0
 
 

@@ -1,5 +1,6 @@
 """The book builds with warnings as errors (without executing the notebooks, to stay quick):
 a broken _toc.yml, a dangling cross-reference or a missing image fails here."""
+
 import shutil
 import subprocess
 import sys
@@ -12,17 +13,38 @@ from conftest import ROOT
 
 
 def test_book_builds_with_warnings_as_errors(tmp_path):
-    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
+    jb = shutil.which(
+        "jupyter-book", path=str(Path(sys.executable).parent)
+    ) or shutil.which("jupyter-book")
     if jb is None:
-        pytest.fail("jupyter-book is not installed: install the dev extra (see the README's Quick start)")
+        pytest.fail(
+            "jupyter-book is not installed: install the dev extra (see the README's Quick start)"
+        )
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
     cfg["execute"]["execute_notebooks"] = "off"
     # paths in the config are relative to the config file: point them back at the repository
-    cfg["sphinx"]["local_extensions"] = {k: str(ROOT / v) for k, v in cfg["sphinx"]["local_extensions"].items()}
+    cfg["sphinx"]["local_extensions"] = {
+        k: str(ROOT / v) for k, v in cfg["sphinx"]["local_extensions"].items()
+    }
     config = tmp_path / "_config.yml"
     config.write_text(yaml.safe_dump(cfg))
-    result = subprocess.run([jb, "build", str(ROOT), "--config", str(config), "--path-output", str(tmp_path),
-                             "-W", "-n", "--keep-going"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            jb,
+            "build",
+            str(ROOT),
+            "--config",
+            str(config),
+            "--path-output",
+            str(tmp_path),
+            "-W",
+            "-n",
+            "--keep-going",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     html = tmp_path / "_build" / "html"
     assert (html / "index.html").exists()

@@ -1,4 +1,5 @@
 """book/_ext/citations.py: every reference reads as author and year, and no two works share a label."""
+
 import sys
 
 from pybtex.database import parse_file
@@ -12,7 +13,9 @@ import citations  # noqa: E402
 def _labels():
     entries = parse_file(ROOT / "references.bib").entries
     citations.AuthorYearLabels.suffixed = citations._suffixes([ROOT / "references.bib"])
-    return dict(zip(entries, citations.AuthorYearLabels().format_labels(entries.values())))
+    return dict(
+        zip(entries, citations.AuthorYearLabels().format_labels(entries.values()))
+    )
 
 
 def test_labels_read_as_author_and_year():
@@ -33,4 +36,5 @@ def test_a_page_prefix_does_not_change_the_label():
     prefixed = type(entry)(entry.type, fields=entry.fields, persons=entry.persons)
     prefixed.key = "ch4-song2021ddim"
     assert list(citations.AuthorYearLabels().format_labels([prefixed])) == list(
-        citations.AuthorYearLabels().format_labels([entry]))
+        citations.AuthorYearLabels().format_labels([entry])
+    )

@@ -10,7 +10,14 @@ from difflab.models.clip import CLIP, CLIPConfig, clip_loss, top1_retrieval
 from difflab.recipes import CLIP_CHECKPOINT as CHECKPOINT
 from difflab.recipes import CLIP_RECIPE, load_clip
 from difflab.saving import read_recipe, read_training_log, save_model
-from difflab.train_clip import clip_run, evaluate_clip, hard_batch, new_clip, train_clip, training_batch
+from difflab.train_clip import (
+    clip_run,
+    evaluate_clip,
+    hard_batch,
+    new_clip,
+    train_clip,
+    training_batch,
+)
 from difflab.training import TrainConfig
 
 
@@ -25,13 +32,17 @@ def test_encoders_give_unit_vectors_of_dimension_512(model):
     with torch.no_grad():
         img, txt = model.encode_image(d.images), model.encode_text(d.captions)
     assert img.shape == txt.shape == (5, 512)
-    assert torch.allclose(img.norm(dim=1), torch.ones(5)) and torch.allclose(txt.norm(dim=1), torch.ones(5))
+    assert torch.allclose(img.norm(dim=1), torch.ones(5)) and torch.allclose(
+        txt.norm(dim=1), torch.ones(5)
+    )
 
 
 def test_text_encoding_ignores_padding_and_batch_neighbours(model):
     with torch.no_grad():
         alone = model.encode_text(["a red circle"])
-        with_long = model.encode_text(["a red circle", "there is a large purple plus sign at the bottom right"])
+        with_long = model.encode_text(
+            ["a red circle", "there is a large purple plus sign at the bottom right"]
+        )
     assert torch.allclose(alone[0], with_long[0], atol=1e-5)
 
 
@@ -49,7 +60,9 @@ def test_clip_loss_matches_a_hand_computed_loss():
     txt = F.normalize(torch.randn(6, 8, generator=g, dtype=torch.float64), dim=1)
     s = torch.tensor(3.0, dtype=torch.float64)
     total = 0.0
-    for i in range(6):  # -log softmax of the matching pair, along the row and along the column
+    for i in range(
+        6
+    ):  # -log softmax of the matching pair, along the row and along the column
         row = [math.exp(s * img[i] @ txt[j]) for j in range(6)]
         col = [math.exp(s * img[j] @ txt[i]) for j in range(6)]
         total += -math.log(row[i] / sum(row)) - math.log(col[i] / sum(col))
@@ -71,16 +84,31 @@ def test_hard_batches_pair_combinations_differing_in_one_attribute():
     assert ((v[:, 0] != v[:, 1]).sum(1) == 1).all()
 
 
-@pytest.mark.parametrize("images,exc,match", [
-    (torch.rand(2, 3, 16, 16), ValueError, r"images has shape \(2, 3, 16, 16\); expected \(N, 3, 32, 32\)"),
-    (torch.rand(3, 32, 32), ValueError, r"images has shape \(3, 32, 32\)"),
-    (torch.rand(2, 1, 32, 32), ValueError, r"images has shape \(2, 1, 32, 32\)"),
-    (torch.rand(2, 3, 32, 32) * 255, ValueError, r"values in \[.*\]; expected \[0, 1\]"),
-    (torch.rand(2, 3, 32, 32) * 2 - 1, ValueError, r"expected \[0, 1\]"),
-    (torch.full((1, 3, 32, 32), float("nan")), ValueError, r"expected \[0, 1\]"),
-    ((torch.rand(2, 3, 32, 32) * 255).to(torch.uint8), TypeError, "dtype torch.uint8"),
-    ([[0.5]], TypeError, "torch.Tensor"),
-])
+@pytest.mark.parametrize(
+    "images,exc,match",
+    [
+        (
+            torch.rand(2, 3, 16, 16),
+            ValueError,
+            r"images has shape \(2, 3, 16, 16\); expected \(N, 3, 32, 32\)",
+        ),
+        (torch.rand(3, 32, 32), ValueError, r"images has shape \(3, 32, 32\)"),
+        (torch.rand(2, 1, 32, 32), ValueError, r"images has shape \(2, 1, 32, 32\)"),
+        (
+            torch.rand(2, 3, 32, 32) * 255,
+            ValueError,
+            r"values in \[.*\]; expected \[0, 1\]",
+        ),
+        (torch.rand(2, 3, 32, 32) * 2 - 1, ValueError, r"expected \[0, 1\]"),
+        (torch.full((1, 3, 32, 32), float("nan")), ValueError, r"expected \[0, 1\]"),
+        (
+            (torch.rand(2, 3, 32, 32) * 255).to(torch.uint8),
+            TypeError,
+            "dtype torch.uint8",
+        ),
+        ([[0.5]], TypeError, "torch.Tensor"),
+    ],
+)
 def test_bad_images_are_named(model, images, exc, match):
     with pytest.raises(exc, match=match):
         model.encode_image(images)
@@ -97,15 +125,23 @@ def test_save_load_round_trip_and_mismatched_file(tmp_path, model):
     path = tmp_path / "m.safetensors"
     save_model(model, path, {"note": "test"})
     again = load_clip(path)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), again.state_dict().values())
+    )
     assert read_recipe(path) == {"note": "test"}
     other = CLIP(CLIPConfig(image_hidden=128))
     save_model(other, path, {})
     assert load_clip(path).config.image_hidden == 128  # the file rebuilds its own model
     from safetensors.torch import load_file, save_file
+
     state = load_file(str(path))
     state["logit_scale"] = torch.zeros(3)
-    save_file(state, str(tmp_path / "x.safetensors"), metadata={"model": "CLIP", "config": "{}", "recipe": "{}"})
+    save_file(
+        state,
+        str(tmp_path / "x.safetensors"),
+        metadata={"model": "CLIP", "config": "{}", "recipe": "{}"},
+    )
     with pytest.raises(ValueError, match="does not match its CLIP"):
         load_clip(tmp_path / "x.safetensors")
     with pytest.raises(FileNotFoundError, match="make it with scripts/train_clip.py"):
@@ -125,15 +161,22 @@ def test_training_is_seeded_and_resumes_exactly(tmp_path):
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6)
     with pytest.raises(ValueError, match="was made with config"):
-        train_clip(new_clip(cfg), clip_run(steps=7, batch_size=16), checkpoint=state, progress=False)
+        train_clip(
+            new_clip(cfg),
+            clip_run(steps=7, batch_size=16),
+            checkpoint=state,
+            progress=False,
+        )
 
 
 def test_training_batches_come_from_the_training_split():
     from difflab.data.shapes import is_heldout
+
     assert not is_heldout(training_batch(0, clip_run()).attributes).any()
 
 
 # --- the checkpoint that ships with the book ------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def shipped():
@@ -143,7 +186,9 @@ def shipped():
 
 def test_shipped_checkpoint_is_small_and_records_its_recipe():
     assert CHECKPOINT.stat().st_size < 4e6, f"{CHECKPOINT.stat().st_size / 1e6:.1f} MB"
-    assert read_recipe(CHECKPOINT) == json.loads(json.dumps(CLIP_RECIPE)), "the recipe in code has changed"
+    assert read_recipe(CHECKPOINT) == json.loads(json.dumps(CLIP_RECIPE)), (
+        "the recipe in code has changed"
+    )
     assert read_training_log(CHECKPOINT)["script"] == "scripts/train_clip.py"
 
 
@@ -151,7 +196,9 @@ def test_shipped_checkpoint_matches_its_recipe():
     # The recipe, rerun for its first 20 steps, gives the losses the checkpoint recorded.
     log, run = read_training_log(CHECKPOINT), read_recipe(CHECKPOINT)["train"]
     cfg = TrainConfig(**run)
-    losses = train_clip(new_clip(cfg), cfg, stop_at=len(log["first_losses"]), progress=False)["loss"]
+    losses = train_clip(
+        new_clip(cfg), cfg, stop_at=len(log["first_losses"]), progress=False
+    )["loss"]
     assert losses == pytest.approx(log["first_losses"], rel=2e-3)
 
 

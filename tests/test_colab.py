@@ -1,4 +1,5 @@
 """Every chapter's Colab badge and setup cell agree with _config.yml (the one place the URL lives)."""
+
 import json
 
 import colab_links  # scripts/colab_links.py
@@ -20,9 +21,16 @@ def test_config_turns_on_colab_launch_button():
 
 def test_setup_cell_installs_only_in_colab_and_keeps_torch():
     cell = colab_links.setup_cell("https://github.com/o/r", "v1")
-    assert 'if "google.colab" in sys.modules' in cell and "git+https://github.com/o/r@v1" in cell
-    install = [line for line in cell.splitlines() if "difflab @" in line or '"install"' in line]
-    assert install and not any("torch" in line for line in install)  # no torch reinstall
+    assert (
+        'if "google.colab" in sys.modules' in cell
+        and "git+https://github.com/o/r@v1" in cell
+    )
+    install = [
+        line for line in cell.splitlines() if "difflab @" in line or '"install"' in line
+    ]
+    assert install and not any(
+        "torch" in line for line in install
+    )  # no torch reinstall
     assert "difflab.check_env(" in cell
 
 
@@ -31,4 +39,6 @@ def test_notebooks_are_stored_without_outputs():
     for path in sorted((ROOT / "book").glob("*.ipynb")):
         for cell in json.loads(path.read_text())["cells"]:
             if cell["cell_type"] == "code":
-                assert not cell["outputs"], f"{path.name} stores outputs; clear them before committing"
+                assert not cell["outputs"], (
+                    f"{path.name} stores outputs; clear them before committing"
+                )

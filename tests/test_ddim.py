@@ -1,13 +1,23 @@
 """DDIM, its inversion, timestep spacings and the second-order solvers (Chapter 4)."""
+
 import math
 
 import pytest
 import torch
 
-from difflab.samplers import (ddim_invert, ddim_sample, ddim_sigma, ddim_step,
-                              ddpm_step, dpm_solver_2m_sample, dpm_solver_2m_sde_sample,
-                              dpm_solver_2m_weights, heun_sample, log_snr,
-                              spaced_timesteps)
+from difflab.samplers import (
+    ddim_invert,
+    ddim_sample,
+    ddim_sigma,
+    ddim_step,
+    ddpm_step,
+    dpm_solver_2m_sample,
+    dpm_solver_2m_sde_sample,
+    dpm_solver_2m_weights,
+    heun_sample,
+    log_snr,
+    spaced_timesteps,
+)
 from difflab.schedules import alphas_cumprod, linear_betas, sigma_from_abar
 
 T = 1000
@@ -27,22 +37,47 @@ def _diffusers_abar(sched):
     return sched
 
 
-@pytest.mark.parametrize("n_steps,eta,spacing", [(50, 0.0, "leading"), (10, 0.0, "trailing"), (20, 1.0, "leading"),
-                                                 (10, 0.5, "trailing"), (1000, 0.0, "leading")])
+@pytest.mark.parametrize(
+    "n_steps,eta,spacing",
+    [
+        (50, 0.0, "leading"),
+        (10, 0.0, "trailing"),
+        (20, 1.0, "leading"),
+        (10, 0.5, "trailing"),
+        (1000, 0.0, "leading"),
+    ],
+)
 def test_ddim_matches_diffusers_scheduler_in_float64(n_steps, eta, spacing):
     from diffusers import DDIMScheduler
 
-    sched = _diffusers_abar(DDIMScheduler(num_train_timesteps=T, beta_schedule="linear", clip_sample=False,
-                                          set_alpha_to_one=True, timestep_spacing=spacing))
+    sched = _diffusers_abar(
+        DDIMScheduler(
+            num_train_timesteps=T,
+            beta_schedule="linear",
+            clip_sample=False,
+            set_alpha_to_one=True,
+            timestep_spacing=spacing,
+        )
+    )
     sched.set_timesteps(n_steps)
     ts = spaced_timesteps(T, n_steps, spacing)
     assert sched.timesteps.tolist() == ts
-    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.randn(
+        16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     ref, g = x.clone(), torch.Generator().manual_seed(1)
     for t in sched.timesteps:
-        ref = sched.step(_toy_model(ref, t.repeat(16)), t, ref, eta=eta, generator=g).prev_sample
-    ours = ddim_sample(_toy_model, x.clone(), ts, sched.alphas_cumprod, eta=eta,
-                       generator=torch.Generator().manual_seed(1))
+        ref = sched.step(
+            _toy_model(ref, t.repeat(16)), t, ref, eta=eta, generator=g
+        ).prev_sample
+    ours = ddim_sample(
+        _toy_model,
+        x.clone(),
+        ts,
+        sched.alphas_cumprod,
+        eta=eta,
+        generator=torch.Generator().manual_seed(1),
+    )
     err = (ours - ref).abs().max().item()
     assert err < 1e-6, f"max |ours - diffusers| = {err:.2e}"
 
@@ -62,19 +97,32 @@ def test_dpm_solver_2m_matches_diffusers():
     # step, so the two agree to float32 precision only (~1e-4 after 20 steps); the 1e-6 cross-checks are DDPM and DDIM.
     from diffusers import DPMSolverMultistepScheduler
 
-    sched = DPMSolverMultistepScheduler(num_train_timesteps=T, beta_schedule="linear", algorithm_type="dpmsolver++",
-                                        solver_order=2, lower_order_final=False, final_sigmas_type="zero",
-                                        timestep_spacing="trailing")
+    sched = DPMSolverMultistepScheduler(
+        num_train_timesteps=T,
+        beta_schedule="linear",
+        algorithm_type="dpmsolver++",
+        solver_order=2,
+        lower_order_final=False,
+        final_sigmas_type="zero",
+        timestep_spacing="trailing",
+    )
     sched.alphas_cumprod = alphas_cumprod(linear_betas())
-    sched.alpha_t, sched.sigma_t = sched.alphas_cumprod.sqrt(), (1 - sched.alphas_cumprod).sqrt()
+    sched.alpha_t, sched.sigma_t = (
+        sched.alphas_cumprod.sqrt(),
+        (1 - sched.alphas_cumprod).sqrt(),
+    )
     sched.lambda_t = sched.alpha_t.log() - sched.sigma_t.log()
     sched.set_timesteps(20)
     ts = sched.timesteps.tolist()
-    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.randn(
+        16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     ref = x.clone()
     for t in sched.timesteps:
         ref = sched.step(_toy_model(ref, t.repeat(16)), t, ref).prev_sample
-    ours = dpm_solver_2m_sample(_toy_model, x.clone(), ts, alphas_cumprod(linear_betas()))
+    ours = dpm_solver_2m_sample(
+        _toy_model, x.clone(), ts, alphas_cumprod(linear_betas())
+    )
     err = (ours - ref).abs().max().item()
     assert err < 3e-4, f"max |ours - diffusers| = {err:.2e}"
 
@@ -84,19 +132,36 @@ def test_dpm_solver_2m_sde_matches_diffusers():
     # (variance_noise) that our sampler draws from its generator; float32 precision again, as above
     from diffusers import DPMSolverMultistepScheduler
 
-    sched = DPMSolverMultistepScheduler(num_train_timesteps=T, beta_schedule="linear", algorithm_type="sde-dpmsolver++",
-                                        solver_order=2, lower_order_final=False, final_sigmas_type="zero",
-                                        timestep_spacing="trailing")
+    sched = DPMSolverMultistepScheduler(
+        num_train_timesteps=T,
+        beta_schedule="linear",
+        algorithm_type="sde-dpmsolver++",
+        solver_order=2,
+        lower_order_final=False,
+        final_sigmas_type="zero",
+        timestep_spacing="trailing",
+    )
     sched.set_timesteps(20)
     ts = sched.timesteps.tolist()
-    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.randn(
+        16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     g = torch.Generator().manual_seed(1)
-    noises = [torch.randn(x.shape, generator=g, dtype=x.dtype) for _ in ts[:-1]] + [torch.zeros_like(x)]
+    noises = [torch.randn(x.shape, generator=g, dtype=x.dtype) for _ in ts[:-1]] + [
+        torch.zeros_like(x)
+    ]
     ref = x.clone()
     for t, z in zip(sched.timesteps, noises):
-        ref = sched.step(_toy_model(ref, t.repeat(16)), t, ref, variance_noise=z).prev_sample
-    ours = dpm_solver_2m_sde_sample(_toy_model, x.clone(), ts, alphas_cumprod(linear_betas()),
-                                    generator=torch.Generator().manual_seed(1))
+        ref = sched.step(
+            _toy_model(ref, t.repeat(16)), t, ref, variance_noise=z
+        ).prev_sample
+    ours = dpm_solver_2m_sde_sample(
+        _toy_model,
+        x.clone(),
+        ts,
+        alphas_cumprod(linear_betas()),
+        generator=torch.Generator().manual_seed(1),
+    )
     err = (ours - ref).abs().max().item()
     assert err < 3e-4, f"max |ours - diffusers| = {err:.2e}"
 
@@ -104,26 +169,48 @@ def test_dpm_solver_2m_sde_matches_diffusers():
 def test_sde_first_step_is_ddpm_and_seeded():
     # with no history the SDE solver's step is first order, and first order is DDPM's posterior step (eq. 7)
     abar = alphas_cumprod(linear_betas())
-    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.randn(
+        50, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     seen = []
-    dpm_solver_2m_sde_sample(_toy_model, x, [900, 700, 0], abar, generator=torch.Generator().manual_seed(3),
-                             callback=lambda i, t, xt, x0: seen.append(xt))
+    dpm_solver_2m_sde_sample(
+        _toy_model,
+        x,
+        [900, 700, 0],
+        abar,
+        generator=torch.Generator().manual_seed(3),
+        callback=lambda i, t, xt, x0: seen.append(xt),
+    )
     z = torch.randn(x.shape, generator=torch.Generator().manual_seed(3), dtype=x.dtype)
-    ddpm, _ = ddpm_step(x, _toy_model(x, torch.full((50,), 900)), abar[900], abar[700], z)
+    ddpm, _ = ddpm_step(
+        x, _toy_model(x, torch.full((50,), 900)), abar[900], abar[700], z
+    )
     assert torch.allclose(seen[0], ddpm, atol=1e-10), (seen[0] - ddpm).abs().max()
-    run = lambda seed: dpm_solver_2m_sde_sample(_toy_model, x, spaced_timesteps(T, 10), abar,
-                                                generator=torch.Generator().manual_seed(seed))
+    run = lambda seed: dpm_solver_2m_sde_sample(
+        _toy_model,
+        x,
+        spaced_timesteps(T, 10),
+        abar,
+        generator=torch.Generator().manual_seed(seed),
+    )
     assert torch.equal(run(4), run(4)) and not torch.allclose(run(4), run(5))
 
 
 def test_eta_one_is_ddpm():
     # eq. 16 with eta = 1 is DDPM's posterior variance beta_tilde (Ho et al. 2020, eq. 7), and the whole step agrees
     abar = alphas_cumprod(linear_betas())
-    x, eps, z = (torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(k)) for k in range(3))
+    x, eps, z = (
+        torch.randn(
+            5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(k)
+        )
+        for k in range(3)
+    )
     for t, prev in [(999, 979), (500, 499), (20, 0)]:
         beta = 1 - abar[t] / abar[prev]
         beta_tilde = (1 - abar[prev]) / (1 - abar[t]) * beta
-        assert torch.allclose(ddim_sigma(abar[t], abar[prev], 1.0) ** 2, beta_tilde, rtol=1e-12, atol=0)
+        assert torch.allclose(
+            ddim_sigma(abar[t], abar[prev], 1.0) ** 2, beta_tilde, rtol=1e-12, atol=0
+        )
         ours, _ = ddim_step(x, eps, abar[t], abar[prev], z, eta=1.0)
         ddpm, _ = ddpm_step(x, eps, abar[t], abar[prev], z)
         assert torch.allclose(ours, ddpm, atol=1e-10), (ours - ddpm).abs().max()
@@ -132,7 +219,12 @@ def test_eta_one_is_ddpm():
 def test_one_ddim_step_is_one_euler_step_of_the_ode():
     # in y = x / sqrt(abar), sigma = sqrt((1 - abar) / abar) the ODE is dy/dsigma = eps (Song, Meng, Ermon 2021, eq. 14)
     abar = alphas_cumprod(linear_betas())
-    x, eps = (torch.randn(7, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(k)) for k in range(2))
+    x, eps = (
+        torch.randn(
+            7, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(k)
+        )
+        for k in range(2)
+    )
     sig = lambda a: ((1 - a) / a).sqrt()
     for t, prev in [(999, 899), (500, 480), (10, 0)]:
         y_next = x / abar[t].sqrt() + (sig(abar[prev]) - sig(abar[t])) * eps
@@ -183,15 +275,17 @@ def test_dpm_solver_2m_steps_with_its_weights():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(20, 2, generator=g, dtype=torch.float64)
     seen = []
-    dpm_solver_2m_sample(_toy_model, x, ts, abar,
-                         callback=lambda i, t, xt, x0: seen.append((xt, x0)))
+    dpm_solver_2m_sample(
+        _toy_model, x, ts, abar, callback=lambda i, t, xt, x0: seen.append((xt, x0))
+    )
     xs, x0s = [x] + [s[0] for s in seen], [s[1] for s in seen]
     dlam, w = dpm_solver_2m_weights(ts, abar)
     for i in range(1, len(ts) - 1):
         a_t, a_n = abar[ts[i]], abar[ts[i + 1]]
         x0_tilde = x0s[i] + w[i] * (x0s[i] - x0s[i - 1])
-        expected = (((1 - a_n) / (1 - a_t)).sqrt() * xs[i]
-                    + a_n.sqrt() * -torch.expm1(-dlam[i]) * x0_tilde)
+        expected = ((1 - a_n) / (1 - a_t)).sqrt() * xs[i] + a_n.sqrt() * -torch.expm1(
+            -dlam[i]
+        ) * x0_tilde
         assert torch.allclose(xs[i + 1], expected, rtol=0, atol=1e-10), i
 
 
@@ -199,10 +293,29 @@ def test_determinism_and_callback():
     abar = alphas_cumprod(linear_betas())
     x = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
     seen = []
-    a = ddim_sample(_toy_model, x.clone(), spaced_timesteps(T, 20), abar, callback=lambda i, t, xt, x0: seen.append(t))
-    b = ddim_sample(_toy_model, x.clone(), spaced_timesteps(T, 20), abar, generator=torch.Generator().manual_seed(9))
+    a = ddim_sample(
+        _toy_model,
+        x.clone(),
+        spaced_timesteps(T, 20),
+        abar,
+        callback=lambda i, t, xt, x0: seen.append(t),
+    )
+    b = ddim_sample(
+        _toy_model,
+        x.clone(),
+        spaced_timesteps(T, 20),
+        abar,
+        generator=torch.Generator().manual_seed(9),
+    )
     assert torch.equal(a, b) and seen == spaced_timesteps(T, 20)
-    c = ddim_sample(_toy_model, x.clone(), spaced_timesteps(T, 20), abar, eta=1.0, generator=torch.Generator().manual_seed(9))
+    c = ddim_sample(
+        _toy_model,
+        x.clone(),
+        spaced_timesteps(T, 20),
+        abar,
+        eta=1.0,
+        generator=torch.Generator().manual_seed(9),
+    )
     assert not torch.equal(a, c)
 
 
@@ -211,10 +324,17 @@ def test_inversion_round_trip():
     # N(0, I), and data -> noise -> data comes back, with an error that falls like 1/n (a first-order method)
     abar = alphas_cumprod(linear_betas())
     s = 0.5
+
     def gauss(x, t):
         a = abar[t].to(x.dtype)[:, None]
         return (1 - a).sqrt() * x / (a * s**2 + 1 - a)
-    x0 = torch.randn(500, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * s
+
+    x0 = (
+        torch.randn(
+            500, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+        )
+        * s
+    )
     errs = {}
     for n in (20, 200):
         ts = spaced_timesteps(T, n, "leading")
@@ -228,12 +348,18 @@ def test_inversion_round_trip():
 def test_second_order_solvers_are_more_accurate_than_ddim():
     # against a 1000-step DDIM solution of the same ODE, at about the same number of network evaluations
     abar = alphas_cumprod(linear_betas())
-    x = torch.randn(100, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.randn(
+        100, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     ref = ddim_sample(_toy_model, x, list(range(T - 1, -1, -1)), abar)
     err = lambda y: (y - ref).norm(dim=1).max().item()
     e_ddim = err(ddim_sample(_toy_model, x, spaced_timesteps(T, 10, "trailing"), abar))
-    e_dpm = err(dpm_solver_2m_sample(_toy_model, x, spaced_timesteps(T, 10, "trailing"), abar))
-    e_heun = err(heun_sample(_toy_model, x, spaced_timesteps(T, 5, "trailing"), abar))  # 9 NFE
+    e_dpm = err(
+        dpm_solver_2m_sample(_toy_model, x, spaced_timesteps(T, 10, "trailing"), abar)
+    )
+    e_heun = err(
+        heun_sample(_toy_model, x, spaced_timesteps(T, 5, "trailing"), abar)
+    )  # 9 NFE
     assert e_dpm < e_ddim and e_heun < e_ddim, (e_ddim, e_dpm, e_heun)
 
 
@@ -241,8 +367,12 @@ def test_nfe_is_counted_honestly():
     abar = alphas_cumprod(linear_betas())
     calls = []
     model = lambda x, t: calls.append(int(t[0])) or _toy_model(x, t)
-    for sampler, n, nfe in [(ddim_sample, 10, 10), (dpm_solver_2m_sample, 10, 10), (dpm_solver_2m_sde_sample, 10, 10),
-                             (heun_sample, 5, 9)]:
+    for sampler, n, nfe in [
+        (ddim_sample, 10, 10),
+        (dpm_solver_2m_sample, 10, 10),
+        (dpm_solver_2m_sde_sample, 10, 10),
+        (heun_sample, 5, 9),
+    ]:
         calls.clear()
         sampler(model, torch.randn(3, 2), spaced_timesteps(T, n), abar)
         assert len(calls) == nfe, (sampler.__name__, len(calls))
@@ -251,9 +381,16 @@ def test_nfe_is_counted_honestly():
 def test_spacings_shapes():
     abar = alphas_cumprod(linear_betas())
     for spacing in ("linspace", "leading", "trailing", "quadratic", "karras"):
-        for n in (1, 2, 10, 20, 50, 1000) if spacing != "karras" else (1, 2, 10, 20, 50, 200):
+        for n in (
+            (1, 2, 10, 20, 50, 1000) if spacing != "karras" else (1, 2, 10, 20, 50, 200)
+        ):
             ts = spaced_timesteps(T, n, spacing, alphas_cumprod=abar)
-            assert len(ts) == n and all(a > b for a, b in zip(ts, ts[1:])) and 0 <= ts[-1] and ts[0] <= T - 1
+            assert (
+                len(ts) == n
+                and all(a > b for a, b in zip(ts, ts[1:]))
+                and 0 <= ts[-1]
+                and ts[0] <= T - 1
+            )
     assert spaced_timesteps(T, 10, "quadratic")[-2:] == [12, 0]
     assert spaced_timesteps(T, 10, "karras", alphas_cumprod=abar)[0] == T - 1
 
@@ -276,7 +413,11 @@ def test_bad_input():
         spaced_timesteps(10, 5, "cosine")
     with pytest.raises(ValueError, match="karras.*needs alphas_cumprod"):
         spaced_timesteps(10, 5, "karras")
-    with pytest.raises(ValueError, match="spacing='karras' cannot place 1000 distinct steps"):
-        spaced_timesteps(T, 1000, "karras", alphas_cumprod=alphas_cumprod(linear_betas()))
+    with pytest.raises(
+        ValueError, match="spacing='karras' cannot place 1000 distinct steps"
+    ):
+        spaced_timesteps(
+            T, 1000, "karras", alphas_cumprod=alphas_cumprod(linear_betas())
+        )
     with pytest.raises(ValueError, match=r"x has shape \(3,\)"):
         ddim_sample(_toy_model, torch.zeros(3), [9, 0], abar)

@@ -437,7 +437,9 @@ def test_one_ddim_step_is_one_euler_step_of_the_flow_ode():
     # (vp_levels), point for point along the path (ddim_path)
     ts = spaced_timesteps(1000, 10, "trailing")
     sigmas, scale = vp_levels(ts, ABAR)
-    assert torch.allclose(sigmas[:-1], flow_sigma_from_abar(ABAR[ts])) and sigmas[-1] == 0
+    assert (
+        torch.allclose(sigmas[:-1], flow_sigma_from_abar(ABAR[ts])) and sigmas[-1] == 0
+    )
     euler = sample_path(euler_sample, _as_flow_model(_toy_eps, ABAR), x / scale, sigmas)
     err = (euler - ddim_path(_toy_eps, x, ts, ABAR)).abs().max().item()
     assert err < 1e-6, f"10 steps: max |Euler path - DDIM path| = {err:.2e}"

@@ -10,7 +10,9 @@ def test_forward_walk_matches_closed_form_in_distribution():
     betas = linear_betas(T=50, beta_end=0.1)
     abar = alphas_cumprod(betas)
     x0 = torch.tensor([[1.5, -0.5]], dtype=torch.float64).repeat(20_000, 1)
-    path = forward_walk(x0, betas, keep=[5, 50], generator=torch.Generator().manual_seed(0))
+    path = forward_walk(
+        x0, betas, keep=[5, 50], generator=torch.Generator().manual_seed(0)
+    )
     for i, k in enumerate([5, 50]):
         zm, zv = moment_z_scores(path[i], abar[k - 1].sqrt() * x0[0], 1 - abar[k - 1])
         assert zm.abs().max() < 5 and zv.abs().max() < 5
@@ -31,7 +33,9 @@ def test_paths_shapes_and_start():
 
 def test_random_walk_variance_grows_linearly():
     x0 = torch.zeros(20_000, 2, dtype=torch.float64)
-    p = random_walk(x0, 100, 0.2, keep=[100], generator=torch.Generator().manual_seed(1))[0]
+    p = random_walk(
+        x0, 100, 0.2, keep=[100], generator=torch.Generator().manual_seed(1)
+    )[0]
     assert moment_z_scores(p, 0.0, 100 * 0.04)[1].abs().max() < 5
 
 

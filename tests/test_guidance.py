@@ -1,4 +1,5 @@
 """Classifier-free guidance: the formula, its two conventions, negative prompts and bad input."""
+
 import math
 
 import pytest
@@ -40,7 +41,9 @@ def test_cfg_matches_the_formula(model64, scale):
         assert torch.allclose(cfg(model64, c, scale)(x, t), expected, atol=1e-6, rtol=0)
         # Ho and Salimans (2022, eq. 6): (1 + w) f(c) - w f(), w = s - 1
         w = scale - 1
-        assert torch.allclose(cfg_w(model64, c, w)(x, t), (1 + w) * f_c - w * f_u, atol=1e-6, rtol=0)
+        assert torch.allclose(
+            cfg_w(model64, c, w)(x, t), (1 + w) * f_c - w * f_u, atol=1e-6, rtol=0
+        )
 
 
 @pytest.mark.parametrize("scale", [0.0, 1.0, 2.0, 3.0, 5.0, 7.5])
@@ -61,23 +64,46 @@ def test_scale_one_is_plain_conditioning_exactly(model):
     with torch.no_grad():
         assert torch.equal(cfg(model, 1, 1.0)(x, t), model(x, t, torch.full((7,), 1)))
         assert torch.equal(cfg_w(model, 1, 0.0)(x, t), model(x, t, torch.full((7,), 1)))
-        assert torch.equal(cfg(model, 1, 0.0)(x, t), model(x, t, None))  # s = 0: unconditional
+        assert torch.equal(
+            cfg(model, 1, 0.0)(x, t), model(x, t, None)
+        )  # s = 0: unconditional
 
 
 def test_negative_takes_the_place_of_the_unconditional(model64):
     x, t = _xt()
     with torch.no_grad():
-        f_a, f_b = model64(x, t, torch.full((7,), 0)), model64(x, t, torch.full((7,), 1))
-        assert torch.allclose(cfg(model64, 0, 3.0, negative=1)(x, t), f_b + 3 * (f_a - f_b), atol=1e-6, rtol=0)
+        f_a, f_b = (
+            model64(x, t, torch.full((7,), 0)),
+            model64(x, t, torch.full((7,), 1)),
+        )
+        assert torch.allclose(
+            cfg(model64, 0, 3.0, negative=1)(x, t),
+            f_b + 3 * (f_a - f_b),
+            atol=1e-6,
+            rtol=0,
+        )
         # "anything but B": no positive condition, B negative
         f_u = model64(x, t, None)
-        assert torch.allclose(cfg(model64, None, 2.0, negative=1)(x, t), f_b + 2 * (f_u - f_b), atol=1e-6, rtol=0)
-        assert torch.allclose(guidance_vector(model64, x, t, 0), f_a - f_u, atol=1e-6, rtol=0)
+        assert torch.allclose(
+            cfg(model64, None, 2.0, negative=1)(x, t),
+            f_b + 2 * (f_u - f_b),
+            atol=1e-6,
+            rtol=0,
+        )
+        assert torch.allclose(
+            guidance_vector(model64, x, t, 0), f_a - f_u, atol=1e-6, rtol=0
+        )
 
 
 def test_guided_model_plugs_into_the_sampler(model):
     g = torch.Generator().manual_seed(0)
-    x = ddpm_sample(cfg(model, 2, 3.0), torch.randn(50, 2, generator=g), list(range(990, -1, -10)), ABAR, generator=g)
+    x = ddpm_sample(
+        cfg(model, 2, 3.0),
+        torch.randn(50, 2, generator=g),
+        list(range(990, -1, -10)),
+        ABAR,
+        generator=g,
+    )
     assert x.shape == (50, 2) and torch.isfinite(x).all()
 
 
@@ -91,9 +117,14 @@ def test_any_model_with_the_signature_can_be_guided():
 
 def test_bad_input_gives_clear_errors(model):
     x, t = _xt()
-    with pytest.raises(ValueError, match=r"cond contains class id 3, which does not exist: allowed are 0\.\.2"):
+    with pytest.raises(
+        ValueError,
+        match=r"cond contains class id 3, which does not exist: allowed are 0\.\.2",
+    ):
         cfg(model, 3, 2.0)
-    with pytest.raises(ValueError, match=r"negative contains class id -1.*allowed are 0\.\.2"):
+    with pytest.raises(
+        ValueError, match=r"negative contains class id -1.*allowed are 0\.\.2"
+    ):
         cfg(model, 0, 2.0, negative=-1)
     with pytest.raises(ValueError, match=r"cond contains class id 5"):
         cfg(model, torch.tensor([0, 5]), 2.0)
@@ -118,22 +149,34 @@ def test_tilted_shares_by_hand():
 
     table, prior = label_probs(3, 0.2), torch.full((3,), 1 / 3, dtype=torch.float64)
     # s = 1: plain conditioning aims at p(x | c), i.e. p(part | c) = p(c | part) p(part) / p(c)
-    assert tilted_shares(table, prior, 0, 1.0).tolist() == pytest.approx([0.8, 0.1, 0.1])
-    assert tilted_shares(table, prior, 0, 0.0).tolist() == pytest.approx([1 / 3] * 3)  # s = 0: p(x)
+    assert tilted_shares(table, prior, 0, 1.0).tolist() == pytest.approx(
+        [0.8, 0.1, 0.1]
+    )
+    assert tilted_shares(table, prior, 0, 0.0).tolist() == pytest.approx(
+        [1 / 3] * 3
+    )  # s = 0: p(x)
     # s = 3: p(x) p(c | x)^3
     w = torch.tensor([0.8**3, 0.1**3, 0.1**3])
-    assert tilted_shares(table, prior, 0, 3.0).tolist() == pytest.approx((w / w.sum()).tolist())
+    assert tilted_shares(table, prior, 0, 3.0).tolist() == pytest.approx(
+        (w / w.sum()).tolist()
+    )
     # "anything but B" at s = 2: p(x) p(B | x)^(-1)
     w = torch.tensor([1 / 0.1, 1 / 0.8, 1 / 0.1])
-    assert tilted_shares(table, prior, None, 2.0, negative=1).tolist() == pytest.approx((w / w.sum()).tolist())
+    assert tilted_shares(table, prior, None, 2.0, negative=1).tolist() == pytest.approx(
+        (w / w.sum()).tolist()
+    )
     # a negative equal to the positive cancels: p(x | c) at every scale
-    assert tilted_shares(table, prior, 2, 5.0, negative=2).tolist() == pytest.approx([0.1, 0.1, 0.8])
+    assert tilted_shares(table, prior, 2, 5.0, negative=2).tolist() == pytest.approx(
+        [0.1, 0.1, 0.8]
+    )
 
 
 def test_tilted_shares_bad_input():
     from difflab.guidance import tilted_shares
 
-    table = torch.eye(3, dtype=torch.float64)  # disjoint classes: p(B | x) = 0 outside B
+    table = torch.eye(
+        3, dtype=torch.float64
+    )  # disjoint classes: p(B | x) = 0 outside B
     with pytest.raises(ValueError, match="not a distribution"):
         tilted_shares(table, torch.ones(3), None, 2.0, negative=1)
     with pytest.raises(ValueError, match=r"must be \(n_parts, K\)"):
@@ -151,15 +194,31 @@ def test_exact_conditional_denoiser_guided_reaches_its_tilted_target():
     from difflab.metrics import region_shares
 
     data = make_spiral(600, seed=4, label_noise=0.3)
-    table = torch.stack([torch.bincount(data.label[data.part == k], minlength=3).double() / (data.part == k).sum()
-                         for k in range(3)])
+    table = torch.stack(
+        [
+            torch.bincount(data.label[data.part == k], minlength=3).double()
+            / (data.part == k).sum()
+            for k in range(3)
+        ]
+    )
     prior = torch.bincount(data.part, minlength=3).double() / 600
     den = ExactCondDenoiser(data.x, data.label, ABAR)
     for s, c in [(1.0, 0), (2.0, 1)]:
         g = torch.Generator().manual_seed(0)
-        x = ddpm_sample(cfg(den, c, s), torch.randn(800, 2, generator=g), list(range(980, -1, -20)), ABAR, generator=g)
-        measured, target = region_shares(x)[c].item(), tilted_shares(table, prior, c, s)[c].item()
-        assert abs(measured - target) < 0.05, f"s = {s}: {measured:.3f} in part {c}, target {target:.3f}"
+        x = ddpm_sample(
+            cfg(den, c, s),
+            torch.randn(800, 2, generator=g),
+            list(range(980, -1, -20)),
+            ABAR,
+            generator=g,
+        )
+        measured, target = (
+            region_shares(x)[c].item(),
+            tilted_shares(table, prior, c, s)[c].item(),
+        )
+        assert abs(measured - target) < 0.05, (
+            f"s = {s}: {measured:.3f} in part {c}, target {target:.3f}"
+        )
 
 
 @pytest.mark.parametrize("scale", [0.0, 1.0, 3.0, 7.5])
@@ -172,7 +231,9 @@ def test_imagen_convention_is_the_guidance_scale(model64, scale):
         f_c, f_u = model64(x, t, torch.full((7,), 1)), model64(x, t, None)
         imagen = scale * f_c + (1 - scale) * f_u
         assert torch.allclose(cfg(model64, 1, scale)(x, t), imagen, atol=1e-5, rtol=0)
-        assert torch.allclose(cfg_w(model64, 1, scale - 1)(x, t), imagen, atol=1e-5, rtol=0)
+        assert torch.allclose(
+            cfg_w(model64, 1, scale - 1)(x, t), imagen, atol=1e-5, rtol=0
+        )
 
 
 def test_cfg_interval_guides_only_inside_the_interval(model64):
@@ -206,7 +267,9 @@ def test_classifier_guidance_with_the_exact_classifier_is_cfg_on_the_exact_denoi
         cg = classifier_guidance(den, den.class_posterior, 2, 3.0, ABAR)(x, t)
         assert torch.allclose(cg, cfg(den, 2, 3.0)(x, t), atol=1e-9, rtol=0), t_val
     # a classifier of the wrong class guides elsewhere: the test can fail
-    wrong = classifier_guidance(den, lambda x, t: den.class_posterior(x, t).flip(1), 2, 3.0, ABAR)(x, t)
+    wrong = classifier_guidance(
+        den, lambda x, t: den.class_posterior(x, t).flip(1), 2, 3.0, ABAR
+    )(x, t)
     assert (wrong - cfg(den, 2, 3.0)(x, t)).abs().max() > 1e-3
     with pytest.raises(TypeError, match="one class id"):
         classifier_guidance(den, den.class_posterior, torch.tensor([0, 1]), 3.0, ABAR)

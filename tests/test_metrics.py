@@ -22,7 +22,9 @@ def test_bad_shape():
 def test_w2_of_a_shift_is_its_length():
     from difflab.metrics import w2
 
-    x = torch.randn(300, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.randn(
+        300, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     assert abs(w2(x, x + torch.tensor([0.3, 0.4], dtype=torch.float64)) - 0.5) < 1e-9
     assert w2(x, x) < 1e-6
 
@@ -65,7 +67,9 @@ def test_spiral_region_on_points_of_known_part():
     off = torch.tensor([[0.0, 0.0], [3.0, 3.0], [0.0, 3.5 * math.pi / 7]])
     assert (spiral_region(off) == OFF_SPIRAL).all()
     shares = region_shares(torch.cat([mids, off[:2]]))
-    assert torch.allclose(shares, torch.tensor([0.2, 0.2, 0.2, 0.4], dtype=torch.float64))
+    assert torch.allclose(
+        shares, torch.tensor([0.2, 0.2, 0.2, 0.4], dtype=torch.float64)
+    )
 
 
 def test_spiral_region_bad_input():
@@ -88,9 +92,14 @@ def test_part_w2_ratio_sees_diversity_loss():
     fresh = make_spiral(3000, seed=5).x
     ratio_fresh = part_w2_ratio(fresh, 1)
     sample = make_spiral(20_000, seed=6)
-    bunched = sample.x[(sample.u > 0.45) & (sample.u < 0.55)][:1000]  # a fifth of part 1 only
+    bunched = sample.x[(sample.u > 0.45) & (sample.u < 0.55)][
+        :1000
+    ]  # a fifth of part 1 only
     ratio_bunched = part_w2_ratio(bunched, 1)
-    assert 0.5 < ratio_fresh < 1.6 and ratio_bunched > 2 * ratio_fresh, (ratio_fresh, ratio_bunched)
+    assert 0.5 < ratio_fresh < 1.6 and ratio_bunched > 2 * ratio_fresh, (
+        ratio_fresh,
+        ratio_bunched,
+    )
     with pytest.raises(ValueError, match="only 0 points of x lie in part 2"):
         part_w2_ratio(bunched, 2)
 
@@ -100,7 +109,9 @@ def test_evenness():
 
     assert evenness(torch.arange(6).repeat(5), 6) == pytest.approx(1.0)
     assert evenness(torch.zeros(10, dtype=torch.long), 6) == pytest.approx(0.0)
-    assert 0 < evenness(torch.tensor([0, 0, 0, 1, -1]), 3) < 1  # -1 (not found) is skipped
+    assert (
+        0 < evenness(torch.tensor([0, 0, 0, 1, -1]), 3) < 1
+    )  # -1 (not found) is skipped
     with pytest.raises(ValueError, match="k=3"):
         evenness(torch.tensor([0, 5]), 3)
 
@@ -116,10 +127,26 @@ def test_class_pull_is_zero_without_a_class_and_large_for_disjoint_classes():
     blind = ExactDenoiser(data.x, abar)  # ignores cond: no pull at all
     exact = ExactCondDenoiser(data.x, data.part, abar)
     probe = make_spiral(200, seed=2).x
-    assert class_pull(blind, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0)).pull < 1e-6
-    a = class_pull(exact, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0)).pull
-    b = class_pull(exact, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0)).pull
-    assert a == b and a > 0.5  # same generator state, same points; the classes pull hard at low noise
+    assert (
+        class_pull(
+            blind,
+            probe,
+            100,
+            abar,
+            n_classes=3,
+            generator=torch.Generator().manual_seed(0),
+        ).pull
+        < 1e-6
+    )
+    a = class_pull(
+        exact, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0)
+    ).pull
+    b = class_pull(
+        exact, probe, 100, abar, n_classes=3, generator=torch.Generator().manual_seed(0)
+    ).pull
+    assert (
+        a == b and a > 0.5
+    )  # same generator state, same points; the classes pull hard at low noise
     with pytest.raises(ValueError, match="t=1000 is out of range"):
         class_pull(exact, probe, 1000, abar, n_classes=3, generator=torch.Generator())
 
@@ -135,10 +162,19 @@ def test_nearest_ratio_tells_a_memoriser_from_fresh_data():
     train = make_spiral(200, seed=0).x
     fresh = make_spiral(500, seed=7).x
     g = torch.Generator().manual_seed(0)
-    memorised = ddpm_sample(ExactDenoiser(train, abar), torch.randn(500, 2, generator=g), list(range(990, -1, -10)),
-                            abar, generator=g)
-    assert nearest_ratio(memorised, train, fresh) < 0.1  # the exact denoiser lands on training points
-    assert 0.7 < nearest_ratio(make_spiral(500, seed=8).x, train, fresh) < 1.4  # fresh data: about 1
+    memorised = ddpm_sample(
+        ExactDenoiser(train, abar),
+        torch.randn(500, 2, generator=g),
+        list(range(990, -1, -10)),
+        abar,
+        generator=g,
+    )
+    assert (
+        nearest_ratio(memorised, train, fresh) < 0.1
+    )  # the exact denoiser lands on training points
+    assert (
+        0.7 < nearest_ratio(make_spiral(500, seed=8).x, train, fresh) < 1.4
+    )  # fresh data: about 1
 
 
 def test_class_pull_gives_its_share_of_the_prediction_and_pull_cosine_reads_directions():
@@ -153,20 +189,35 @@ def test_class_pull_gives_its_share_of_the_prediction_and_pull_cosine_reads_dire
     exact = ExactCondDenoiser(data.x, data.label, abar)
     probe = make_spiral(200, seed=2).x
     kw = dict(n_classes=3)
-    m = class_pull(exact, probe, 300, abar, generator=torch.Generator().manual_seed(0), **kw)
+    m = class_pull(
+        exact, probe, 300, abar, generator=torch.Generator().manual_seed(0), **kw
+    )
     assert m.field.shape == (3, 200, 2)
-    xt = q_sample(probe, 300, abar, torch.randn(probe.shape, generator=torch.Generator().manual_seed(0)))
+    xt = q_sample(
+        probe,
+        300,
+        abar,
+        torch.randn(probe.shape, generator=torch.Generator().manual_seed(0)),
+    )
     f_u = exact(xt, torch.full((200,), 300), None)
     assert abs(m.relative - m.pull / f_u.norm(dim=1).mean().item()) < 1e-6
     # by hand: a pull field against itself, its opposite, itself turned by 90 degrees, and zero
     f = m.field
     turned = torch.stack([-f[..., 1], f[..., 0]], dim=-1)
     assert abs(pull_cosine(f, f) - 1) < 1e-9 and abs(pull_cosine(f, -f) + 1) < 1e-9
-    assert abs(pull_cosine(f, turned)) < 1e-9 and pull_cosine(f, torch.zeros_like(f)) == 0
+    assert (
+        abs(pull_cosine(f, turned)) < 1e-9 and pull_cosine(f, torch.zeros_like(f)) == 0
+    )
     # the same data with the class ids rotated (c -> c + 1): the pull of class c is now another class's
     rotated = ExactCondDenoiser(data.x, (data.label + 1) % 3, abar)
-    r = class_pull(rotated, probe, 300, abar, generator=torch.Generator().manual_seed(0), **kw)
-    assert abs(r.pull - m.pull) < 1e-6  # the same pulls, handed to other classes: equal in size ...
-    assert pull_cosine(r.field, m.field) < 0  # ... and pointing elsewhere (measured: -0.39)
+    r = class_pull(
+        rotated, probe, 300, abar, generator=torch.Generator().manual_seed(0), **kw
+    )
+    assert (
+        abs(r.pull - m.pull) < 1e-6
+    )  # the same pulls, handed to other classes: equal in size ...
+    assert (
+        pull_cosine(r.field, m.field) < 0
+    )  # ... and pointing elsewhere (measured: -0.39)
     with pytest.raises(ValueError, match="same shape"):
         pull_cosine(f, f[:2])

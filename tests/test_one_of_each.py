@@ -1,5 +1,6 @@
 """One of each, on any device: the sampler signature, the schedule helpers, the book's r, the
 device override, local seeding and threads (issue: one training loop, one sampler signature...)."""
+
 import ast
 import functools
 import inspect
@@ -15,7 +16,13 @@ from difflab.metrics import median_w2_ratio, w2_ratio
 from difflab.models.mlp import MLPConfig, MLPDenoiser
 from difflab.recipes import build_spiral_denoiser
 from difflab.samplers import SAMPLERS, ddim_sample, spaced_timesteps
-from difflab.schedules import alphas_cumprod, betas_from_abar, cosine_betas, linear_betas, sigma_from_abar
+from difflab.schedules import (
+    alphas_cumprod,
+    betas_from_abar,
+    cosine_betas,
+    linear_betas,
+    sigma_from_abar,
+)
 from difflab.training import TrainConfig, ddpm_loss, train
 
 ABAR = alphas_cumprod(linear_betas())
@@ -32,36 +39,63 @@ def _model():
 def test_every_sampler_has_the_one_signature(name):
     params = inspect.signature(SAMPLERS[name]).parameters
     assert list(params)[:4] == ["model", "x", "timesteps", "alphas_cumprod"]
-    assert params["generator"].kind is inspect.Parameter.KEYWORD_ONLY and params["generator"].default is None
+    assert (
+        params["generator"].kind is inspect.Parameter.KEYWORD_ONLY
+        and params["generator"].default is None
+    )
     assert params["callback"].kind is inspect.Parameter.KEYWORD_ONLY
     seen = []
     x = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
     ts = spaced_timesteps(1000, 6)
     with torch.no_grad():
-        a = SAMPLERS[name](_model(), x, ts, ABAR, generator=torch.Generator().manual_seed(1),
-                           callback=lambda i, t, x_, x0: seen.append(t))
-        b = SAMPLERS[name](_model(), x, ts, ABAR, generator=torch.Generator().manual_seed(1))
+        a = SAMPLERS[name](
+            _model(),
+            x,
+            ts,
+            ABAR,
+            generator=torch.Generator().manual_seed(1),
+            callback=lambda i, t, x_, x0: seen.append(t),
+        )
+        b = SAMPLERS[name](
+            _model(), x, ts, ABAR, generator=torch.Generator().manual_seed(1)
+        )
     assert seen == ts and torch.equal(a, b)  # one callback per step; a seed repeats
 
 
 @pytest.mark.parametrize("name", list(SAMPLERS))
-def test_samplers_and_a_training_step_give_the_same_numbers_with_difflab_device_cpu(name, monkeypatch):
+def test_samplers_and_a_training_step_give_the_same_numbers_with_difflab_device_cpu(
+    name, monkeypatch
+):
     def run():
         dev = difflab.device()
         model = _model().to(dev)
         x = torch.randn(8, 2, generator=torch.Generator().manual_seed(0)).to(dev)
-        out = SAMPLERS[name](model, x, spaced_timesteps(1000, 5), ABAR, generator=torch.Generator().manual_seed(2))
+        out = SAMPLERS[name](
+            model,
+            x,
+            spaced_timesteps(1000, 5),
+            ABAR,
+            generator=torch.Generator().manual_seed(2),
+        )
         model.train()
         loss = functools.partial(ddpm_loss, alphas_cumprod=ABAR)
-        history = train(model, loss, torch.randn(64, 2, generator=torch.Generator().manual_seed(3)).to(dev),
-                        TrainConfig(steps=2, batch_size=16, warmup=1))
+        history = train(
+            model,
+            loss,
+            torch.randn(64, 2, generator=torch.Generator().manual_seed(3)).to(dev),
+            TrainConfig(steps=2, batch_size=16, warmup=1),
+        )
         return out.cpu(), history, {k: v.cpu() for k, v in model.state_dict().items()}
 
     monkeypatch.delenv("DIFFLAB_DEVICE", raising=False)
     default = run()
     monkeypatch.setenv("DIFFLAB_DEVICE", "cpu")
     cpu = run()
-    if default[0].device.type == "cpu" and not torch.cuda.is_available() and not torch.backends.mps.is_available():
+    if (
+        default[0].device.type == "cpu"
+        and not torch.cuda.is_available()
+        and not torch.backends.mps.is_available()
+    ):
         assert torch.equal(default[0], cpu[0]) and default[1] == cpu[1]
         assert all(torch.equal(default[2][k], cpu[2][k]) for k in cpu[2])
     else:  # another device: the same draws (made on the CPU), float differences only
@@ -82,14 +116,18 @@ def test_sigma_and_betas_from_abar_invert_the_schedule():
     for betas in (linear_betas(), cosine_betas()):
         abar = alphas_cumprod(betas)
         assert torch.allclose(betas_from_abar(abar), betas, atol=1e-12, rtol=0)
-        assert torch.allclose(sigma_from_abar(abar) ** 2 * abar, 1 - abar, atol=1e-12, rtol=0)
+        assert torch.allclose(
+            sigma_from_abar(abar) ** 2 * abar, 1 - abar, atol=1e-12, rtol=0
+        )
     assert sigma_from_abar(torch.tensor(1.0, dtype=torch.float64)) == 0
     with pytest.raises(ValueError, match=r"alphas_cumprod has shape \(2, 2\)"):
         betas_from_abar(torch.ones(2, 2))
 
 
 def test_median_w2_ratio_is_the_median_of_the_seeds_own_ratios():
-    sample = lambda x, g: ddim_sample(_model(), x, spaced_timesteps(1000, 4), ABAR, generator=g)
+    sample = lambda x, g: ddim_sample(
+        _model(), x, spaced_timesteps(1000, 4), ABAR, generator=g
+    )
     r, rs, xs = median_w2_ratio(sample, 200)
     by_hand = []
     for s in (0, 1, 2):
@@ -108,8 +146,13 @@ def test_building_a_model_leaves_the_process_random_state_alone():
     a, b = build_spiral_denoiser(), build_spiral_denoiser()
     clip_a, clip_b = new_clip(ClipConfig()), new_clip(ClipConfig())
     assert torch.equal(torch.rand(3), expected)  # nothing reseeded or consumed
-    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
-    assert all(torch.equal(clip_a.state_dict()[k], clip_b.state_dict()[k]) for k in clip_a.state_dict())
+    assert all(
+        torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict()
+    )
+    assert all(
+        torch.equal(clip_a.state_dict()[k], clip_b.state_dict()[k])
+        for k in clip_a.state_dict()
+    )
     with pytest.raises(ValueError, match="seed=-1"):
         with difflab.local_seed(-1):
             pass
@@ -138,14 +181,18 @@ def test_the_package_imports_at_module_level_only():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 for inner in ast.walk(node):
-                    if isinstance(inner, ast.ImportFrom) and (inner.level > 0 or (inner.module or "").startswith("difflab")):
+                    if isinstance(inner, ast.ImportFrom) and (
+                        inner.level > 0 or (inner.module or "").startswith("difflab")
+                    ):
                         hidden.append(f"{path.relative_to(SRC)}:{inner.lineno}")
     assert not hidden, hidden
 
 
 def test_no_notebook_spells_out_q_sample_or_a_median_of_three():
     book = BOOK
-    pattern = re.compile(r"sqrt\(\)\s*\*\s*x\w*\s*\+\s*\(1 - \w+\)\.sqrt\(\)|sorted\([^)]*\)\[1\]|sorted\(\w+\)\[len")
+    pattern = re.compile(
+        r"sqrt\(\)\s*\*\s*x\w*\s*\+\s*\(1 - \w+\)\.sqrt\(\)|sorted\([^)]*\)\[1\]|sorted\(\w+\)\[len"
+    )
     found = []
     for nb in sorted(book.glob("ch*.ipynb")):
         for i, cell in enumerate(json.loads(nb.read_text())["cells"]):
@@ -156,8 +203,16 @@ def test_no_notebook_spells_out_q_sample_or_a_median_of_three():
 
 def test_one_training_loop_and_one_checkpoint_writer():
     text = {p: p.read_text() for p in SRC.rglob("*.py")}
-    loops = [str(p.relative_to(SRC)) for p, s in text.items() for _ in range(s.count("\ndef train("))]
-    writers = [str(p.relative_to(SRC)) for p, s in text.items() for _ in range(s.count("save_file("))]
+    loops = [
+        str(p.relative_to(SRC))
+        for p, s in text.items()
+        for _ in range(s.count("\ndef train("))
+    ]
+    writers = [
+        str(p.relative_to(SRC))
+        for p, s in text.items()
+        for _ in range(s.count("save_file("))
+    ]
     assert loops == ["training.py"] and writers == ["saving.py"], (loops, writers)
 
 
@@ -172,15 +227,25 @@ def test_the_loop_takes_a_batch_function_stops_and_resumes(tmp_path):
     h1 = train(straight, loss, batch, cfg, progress=False)
     state = tmp_path / "s.state.pt"
     part = _model()
-    assert len(train(part, loss, batch, cfg, checkpoint=state, stop_at=3, progress=False)) == 3
+    assert (
+        len(train(part, loss, batch, cfg, checkpoint=state, stop_at=3, progress=False))
+        == 3
+    )
     h2 = train(_model(), loss, batch, cfg, checkpoint=state, progress=False)
     assert h1 == h2  # the same batches and steps after a resume
-    assert lr_factor(0, cfg) == 0.5 and lr_factor(cfg.steps, cfg) == 0.0  # CLIP's cosine ends at 0
-    assert abs(lr_factor(cfg.steps, TrainConfig(steps=8, warmup=2)) - 0.1) < 1e-12  # the spiral's at lr / 10
+    assert (
+        lr_factor(0, cfg) == 0.5 and lr_factor(cfg.steps, cfg) == 0.0
+    )  # CLIP's cosine ends at 0
+    assert (
+        abs(lr_factor(cfg.steps, TrainConfig(steps=8, warmup=2)) - 0.1) < 1e-12
+    )  # the spiral's at lr / 10
 
 
 def test_the_package_docstring_lists_every_module():
-    modules = {p.stem for p in SRC.glob("*.py") if not p.stem.startswith("_")} | {"data", "models"}
+    modules = {p.stem for p in SRC.glob("*.py") if not p.stem.startswith("_")} | {
+        "data",
+        "models",
+    }
     missing = sorted(m for m in modules if f"``{m}``" not in difflab.__doc__)
     assert not missing, f"difflab/__init__.py does not list {missing}"
 
@@ -203,7 +268,9 @@ def _call_end(src: str, open_paren: int) -> int:
         depth += {"(": 1, ")": -1}.get(src[i], 0)
         if depth == 0:
             return i
-    raise ValueError(f"unbalanced parentheses after {src[open_paren - 20:open_paren]!r}")
+    raise ValueError(
+        f"unbalanced parentheses after {src[open_paren - 20 : open_paren]!r}"
+    )
 
 
 def device_ignored(src: str) -> list[str]:
@@ -213,25 +280,44 @@ def device_ignored(src: str) -> list[str]:
     out = []
     for m in _MAKERS.finditer(src):
         end = _call_end(src, m.end() - 1)
-        line = src[src.rfind("\n", 0, m.start()) + 1:src.find("\n", end) % (len(src) + 1)]
-        if ("device=" in src[m.end():end] or src[end + 1:].startswith(".to(")
-                or "# on the CPU:" in line):
+        line = src[
+            src.rfind("\n", 0, m.start()) + 1 : src.find("\n", end) % (len(src) + 1)
+        ]
+        if (
+            "device=" in src[m.end() : end]
+            or src[end + 1 :].startswith(".to(")
+            or "# on the CPU:" in line
+        ):
             continue
         out.append(line.strip())
     return out
 
 
 def test_device_check_finds_what_ignores_the_device():
-    assert device_ignored("x = torch.randn(3, 2, generator=g)") == ["x = torch.randn(3, 2, generator=g)"]
+    assert device_ignored("x = torch.randn(3, 2, generator=g)") == [
+        "x = torch.randn(3, 2, generator=g)"
+    ]
     assert device_ignored("m = load_cond_denoiser()") == ["m = load_cond_denoiser()"]
     assert device_ignored("x = torch.randn(3, 2, generator=g).to(device)") == []
-    assert device_ignored("x = torch.zeros(3, device=device)\nm = load_clip(device=device)") == []
-    assert device_ignored("u = torch.linspace(0, 1, 9)  # on the CPU: for a table") == []
+    assert (
+        device_ignored(
+            "x = torch.zeros(3, device=device)\nm = load_clip(device=device)"
+        )
+        == []
+    )
+    assert (
+        device_ignored("u = torch.linspace(0, 1, 9)  # on the CPU: for a table") == []
+    )
 
 
 @pytest.mark.parametrize("notebook", sorted(p.name for p in BOOK.glob("ch*.ipynb")))
 def test_chapters_make_their_tensors_and_models_on_the_device(notebook):
     nb = json.loads((BOOK / notebook).read_text())
-    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    code = "\n".join(
+        "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"
+    )
     bad = device_ignored(code)
-    assert not bad, f"{notebook}: {len(bad)} tensors or models ignore the device:\n" + "\n".join(bad)
+    assert not bad, (
+        f"{notebook}: {len(bad)} tensors or models ignore the device:\n"
+        + "\n".join(bad)
+    )

@@ -1,4 +1,5 @@
 """What the book imports is declared, and the two dependency lists agree."""
+
 import ast
 import json
 import re
@@ -8,13 +9,22 @@ import tomllib
 from conftest import ROOT
 
 # import name -> distribution name, where they differ
-DIST = {"sklearn": "scikit-learn", "ot": "pot", "yaml": "pyyaml", "IPython": "ipython", "PIL": "pillow"}
+DIST = {
+    "sklearn": "scikit-learn",
+    "ot": "pot",
+    "yaml": "pyyaml",
+    "IPython": "ipython",
+    "PIL": "pillow",
+}
 
 
 def _deps():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     runtime = [re.split(r"[<>=!~ \[]", d)[0].lower() for d in meta["dependencies"]]
-    extras = {k: [re.split(r"[<>=!~ \[]", d)[0].lower() for d in v] for k, v in meta["optional-dependencies"].items()}
+    extras = {
+        k: [re.split(r"[<>=!~ \[]", d)[0].lower() for d in v]
+        for k, v in meta["optional-dependencies"].items()
+    }
     return runtime, extras
 
 
@@ -30,7 +40,11 @@ def _imports(source: str) -> set[str]:
 
 def _declared(names, allowed):
     stdlib = set(sys.stdlib_module_names)
-    return sorted(n for n in names if n not in stdlib and n != "difflab" and DIST.get(n, n).lower() not in allowed)
+    return sorted(
+        n
+        for n in names
+        if n not in stdlib and n != "difflab" and DIST.get(n, n).lower() not in allowed
+    )
 
 
 def test_package_and_notebooks_import_only_declared_dependencies():
@@ -38,14 +52,27 @@ def test_package_and_notebooks_import_only_declared_dependencies():
     src = set().union(*(_imports(p.read_text()) for p in (ROOT / "src").rglob("*.py")))
     assert _declared(src, runtime) == []
     for nb in (ROOT / "book").glob("*.ipynb"):
-        code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
-        code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+        code = "\n".join(
+            "".join(c["source"])
+            for c in json.loads(nb.read_text())["cells"]
+            if c["cell_type"] == "code"
+        )
+        code = "\n".join(
+            line
+            for line in code.splitlines()
+            if not line.lstrip().startswith(("%", "!"))
+        )
         assert _declared(_imports(code), runtime) == [], nb.name
 
 
 def test_tests_import_only_declared_dependencies():
     runtime, extras = _deps()
-    allowed = set(runtime) | set(extras["dev"]) | set(extras["book"]) | {"conftest", "colab_links", "make_student_edition", "site_fixes", "citations"}
+    allowed = (
+        set(runtime)
+        | set(extras["dev"])
+        | set(extras["book"])
+        | {"conftest", "colab_links", "make_student_edition", "site_fixes", "citations"}
+    )
     for p in (ROOT / "tests").glob("*.py"):
         assert _declared(_imports(p.read_text()), allowed) == [], p.name
 
@@ -53,7 +80,11 @@ def test_tests_import_only_declared_dependencies():
 def test_requirements_txt_agrees_with_pyproject():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     expected = set(meta["dependencies"]) | set(meta["optional-dependencies"]["book"])
-    lines = {ln.strip() for ln in (ROOT / "requirements.txt").read_text().splitlines() if ln.strip() and not ln.startswith("#")}
+    lines = {
+        ln.strip()
+        for ln in (ROOT / "requirements.txt").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    }
     assert lines == expected
 
 
@@ -62,7 +93,11 @@ def test_constraints_pin_torch():
     assert re.search(r"(?m)^torch==2\.13\.0$", text)
     pinned = {ln.split("==")[0].lower() for ln in text.splitlines() if "==" in ln}
     runtime, extras = _deps()
-    missing = [d for d in runtime + extras["book"] + extras["dev"] if d not in pinned and d != "difflab"]
+    missing = [
+        d
+        for d in runtime + extras["book"] + extras["dev"]
+        if d not in pinned and d != "difflab"
+    ]
     assert missing == [], f"constraints.txt does not pin {missing}"
 
 
@@ -70,11 +105,22 @@ def test_readme_has_two_quick_start_commands_and_ci_runs_the_test_one():
     import subprocess
 
     readme = (ROOT / "README.md").read_text()
-    build = re.search(r"<!-- quick-start: build -->\n```bash\n(.+)\n```", readme).group(1)
+    build = re.search(r"<!-- quick-start: build -->\n```bash\n(.+)\n```", readme).group(
+        1
+    )
     test = re.search(r"<!-- quick-start: test -->\n```bash\n(.+)\n```", readme).group(1)
     assert "-c constraints.txt" in build and "jupyter-book build" in build
-    assert "-c constraints.txt" in test and "pytest" in test and "DIFFLAB_FAST=1" in test
-    extracted = subprocess.run(["awk", '/<!-- quick-start: test -->/ { getline; getline; print; exit }',
-                                str(ROOT / "README.md")], capture_output=True, text=True).stdout.strip()
+    assert (
+        "-c constraints.txt" in test and "pytest" in test and "DIFFLAB_FAST=1" in test
+    )
+    extracted = subprocess.run(
+        [
+            "awk",
+            "/<!-- quick-start: test -->/ { getline; getline; print; exit }",
+            str(ROOT / "README.md"),
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert extracted == test
     assert "README.md" in (ROOT / ".ci" / "run").read_text()

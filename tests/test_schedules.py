@@ -21,7 +21,9 @@ def test_cosine_betas_match_eq17_and_diffusers():
 
     b = cosine_betas(1000)
     assert b.shape == (1000,) and b.dtype == torch.float64 and b.max() <= 0.999
-    ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2").betas.double()
+    ref = DDPMScheduler(
+        num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2"
+    ).betas.double()
     assert torch.allclose(b, ref, atol=1e-6)  # diffusers computes in float32
     # eq. 17 directly, away from the cap
     f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2
@@ -31,7 +33,9 @@ def test_cosine_betas_match_eq17_and_diffusers():
 
 def test_alphas_cumprod_is_the_running_product():
     b = torch.tensor([0.1, 0.2, 0.5], dtype=torch.float64)
-    assert torch.allclose(alphas_cumprod(b), torch.tensor([0.9, 0.72, 0.36], dtype=torch.float64))
+    assert torch.allclose(
+        alphas_cumprod(b), torch.tensor([0.9, 0.72, 0.36], dtype=torch.float64)
+    )
 
 
 def test_q_sample_closed_form_and_broadcast_over_images():
@@ -43,20 +47,39 @@ def test_q_sample_closed_form_and_broadcast_over_images():
     assert xt.shape == x0.shape and xt.dtype == x0.dtype
     for i in range(4):
         a = abar[t[i]].float()
-        assert torch.allclose(xt[i], a.sqrt() * x0[i] + (1 - a).sqrt() * noise[i], atol=1e-6)
-    assert torch.allclose(q_sample(x0, 7, abar, noise), q_sample(x0, torch.full((4,), 7), abar, noise))
+        assert torch.allclose(
+            xt[i], a.sqrt() * x0[i] + (1 - a).sqrt() * noise[i], atol=1e-6
+        )
+    assert torch.allclose(
+        q_sample(x0, 7, abar, noise), q_sample(x0, torch.full((4,), 7), abar, noise)
+    )
 
 
-@pytest.mark.parametrize("call,exc,match", [
-    (lambda: linear_betas(T=0), ValueError, "T=0"),
-    (lambda: linear_betas(T=2.5), TypeError, "T=2.5"),
-    (lambda: linear_betas(beta_start=0.0), ValueError, "beta_start=0.0"),
-    (lambda: linear_betas(beta_end=1.0), ValueError, "beta_end=1.0"),
-    (lambda: cosine_betas(T=-5), ValueError, "T=-5"),
-    (lambda: alphas_cumprod(torch.tensor([0.1, 1.2])), ValueError, r"betas\[1\]=1.2"),
-    (lambda: alphas_cumprod(torch.tensor([0.0, 0.1])), ValueError, r"betas\[0\]=0.0"),
-    (lambda: alphas_cumprod(torch.zeros(2, 2) + 0.1), ValueError, "expected a non-empty 1-D"),
-])
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda: linear_betas(T=0), ValueError, "T=0"),
+        (lambda: linear_betas(T=2.5), TypeError, "T=2.5"),
+        (lambda: linear_betas(beta_start=0.0), ValueError, "beta_start=0.0"),
+        (lambda: linear_betas(beta_end=1.0), ValueError, "beta_end=1.0"),
+        (lambda: cosine_betas(T=-5), ValueError, "T=-5"),
+        (
+            lambda: alphas_cumprod(torch.tensor([0.1, 1.2])),
+            ValueError,
+            r"betas\[1\]=1.2",
+        ),
+        (
+            lambda: alphas_cumprod(torch.tensor([0.0, 0.1])),
+            ValueError,
+            r"betas\[0\]=0.0",
+        ),
+        (
+            lambda: alphas_cumprod(torch.zeros(2, 2) + 0.1),
+            ValueError,
+            "expected a non-empty 1-D",
+        ),
+    ],
+)
 def test_bad_schedules_are_named(call, exc, match):
     with pytest.raises(exc, match=match):
         call()

@@ -4,9 +4,20 @@ import pytest
 import torch
 
 from difflab.data import make_shapes, shapes_tokenizer
-from difflab.data.shapes import (HELDOUT_TEMPLATES, N_COMBOS, TRAIN_TEMPLATES, Attributes, class_prompts,
-                                 combo_attributes, combo_index, describe, is_heldout, render, split_combos,
-                                 vocabulary)
+from difflab.data.shapes import (
+    HELDOUT_TEMPLATES,
+    N_COMBOS,
+    TRAIN_TEMPLATES,
+    Attributes,
+    class_prompts,
+    combo_attributes,
+    combo_index,
+    describe,
+    is_heldout,
+    render,
+    split_combos,
+    vocabulary,
+)
 from difflab.data.tokenizer import Tokenizer, split_words
 
 
@@ -23,7 +34,9 @@ def test_same_seed_same_data_and_global_state_untouched():
     before = torch.rand(3)
     torch.manual_seed(0)
     a = make_shapes(50, seed=3)
-    assert torch.equal(before, torch.rand(3)), "make_shapes must not draw from the global generator"
+    assert torch.equal(before, torch.rand(3)), (
+        "make_shapes must not draw from the global generator"
+    )
     b = make_shapes(50, seed=3)
     assert torch.equal(a.images, b.images) and a.captions == b.captions
     assert not torch.equal(a.images, make_shapes(50, seed=4).images)
@@ -52,11 +65,18 @@ def test_heldout_split_of_combinations():
 
 
 def test_heldout_wordings_are_new_sentences_of_known_words():
-    train_words = {w for pair in TRAIN_TEMPLATES for t in pair for w in split_words(t.replace("{np}", "").replace("{pos}", ""))}
+    train_words = {
+        w
+        for pair in TRAIN_TEMPLATES
+        for t in pair
+        for w in split_words(t.replace("{np}", "").replace("{pos}", ""))
+    }
     for pair in HELDOUT_TEMPLATES:
         for t in pair:
             assert t not in {x for p in TRAIN_TEMPLATES for x in p}
-            assert set(split_words(t.replace("{np}", "").replace("{pos}", ""))) <= train_words | {"a", "an"}
+            assert set(
+                split_words(t.replace("{np}", "").replace("{pos}", ""))
+            ) <= train_words | {"a", "an"}
     tr = set(make_shapes(3000, seed=0, split="train").captions)
     he = make_shapes(300, seed=0, split="heldout").captions
     assert not tr & set(he)
@@ -67,9 +87,15 @@ def test_captions_name_the_attributes():
     names = [{"circle", "disc"}, {"square", "box"}, {"triangle"}, {"cross", "plus"}]
     for caption, shape in zip(d.captions, d.attributes.shape.tolist()):
         assert set(split_words(caption)) & names[shape], caption
-    a = Attributes(*(torch.tensor([v]) for v in (2, 0, 2, 4)))  # large red triangle in the centre
+    a = Attributes(
+        *(torch.tensor([v]) for v in (2, 0, 2, 4))
+    )  # large red triangle in the centre
     caption = describe(a, torch.Generator().manual_seed(0))[0]
-    assert "red" in caption and "triangle" in caption and any(w in caption for w in ("centre", "center", "middle"))
+    assert (
+        "red" in caption
+        and "triangle" in caption
+        and any(w in caption for w in ("centre", "center", "middle"))
+    )
     assert any(w in caption for w in ("large", "big", "huge"))
 
 
@@ -93,7 +119,12 @@ def test_every_caption_word_is_in_the_vocabulary():
     vocab = set(vocabulary())
     d = make_shapes(2000, seed=0, split="all", p_omit=0.3)
     assert {w for c in d.captions for w in split_words(c)} <= vocab
-    assert {w for a in ("shape", "colour", "size", "position") for p in class_prompts(a) for w in split_words(p)} <= vocab
+    assert {
+        w
+        for a in ("shape", "colour", "size", "position")
+        for p in class_prompts(a)
+        for w in split_words(p)
+    } <= vocab
 
 
 def test_render_without_jitter_is_deterministic():
@@ -110,26 +141,32 @@ def test_tokenizer_round_trip_unknown_words_and_padding():
     assert (ids[0, 7:] == tok.pad_id).all() and ids[0, 6] == tok.eos_id
 
 
-@pytest.mark.parametrize("captions,exc,match", [
-    ([""], ValueError, r"captions\[0\]='' has no words"),
-    (["a red circle", " ,: "], ValueError, r"captions\[1\]=' ,: ' has no words"),
-    (["word " * 30], ValueError, "has 30 words"),
-    ("a red circle", TypeError, "list of strings"),
-    ([3], TypeError, r"captions\[0\]=3"),
-])
+@pytest.mark.parametrize(
+    "captions,exc,match",
+    [
+        ([""], ValueError, r"captions\[0\]='' has no words"),
+        (["a red circle", " ,: "], ValueError, r"captions\[1\]=' ,: ' has no words"),
+        (["word " * 30], ValueError, "has 30 words"),
+        ("a red circle", TypeError, "list of strings"),
+        ([3], TypeError, r"captions\[0\]=3"),
+    ],
+)
 def test_tokenizer_bad_input(captions, exc, match):
     with pytest.raises(exc, match=match):
         shapes_tokenizer().encode(captions)
 
 
-@pytest.mark.parametrize("call,exc,match", [
-    (lambda: make_shapes(0), ValueError, "n=0"),
-    (lambda: make_shapes(5, seed=-1), ValueError, "seed=-1"),
-    (lambda: make_shapes(5, split="test"), ValueError, "split='test'"),
-    (lambda: make_shapes(5, p_omit=1.0), ValueError, "p_omit=1.0"),
-    (lambda: class_prompts("texture"), ValueError, "attribute='texture'"),
-    (lambda: Tokenizer(["red", "two words"]), ValueError, "two words"),
-])
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda: make_shapes(0), ValueError, "n=0"),
+        (lambda: make_shapes(5, seed=-1), ValueError, "seed=-1"),
+        (lambda: make_shapes(5, split="test"), ValueError, "split='test'"),
+        (lambda: make_shapes(5, p_omit=1.0), ValueError, "p_omit=1.0"),
+        (lambda: class_prompts("texture"), ValueError, "attribute='texture'"),
+        (lambda: Tokenizer(["red", "two words"]), ValueError, "two words"),
+    ],
+)
 def test_bad_arguments_are_named(call, exc, match):
     with pytest.raises(exc, match=match):
         call()

@@ -1,4 +1,5 @@
 """book/_ext/site_fixes.py: Japanese text is marked lang="ja", and nothing else changes."""
+
 import sys
 
 from conftest import ROOT
@@ -11,12 +12,15 @@ def test_japanese_runs_are_marked():
     html = "<dt>U-Net（U字型の畳み込みネットワーク）</dt><a href='g.html'>Glossary · 用語集</a>"
     assert site_fixes.mark_japanese(html) == (
         '<dt>U-Net<span lang="ja">（U字型の畳み込みネットワーク）</span></dt>'
-        "<a href='g.html'>Glossary · <span lang=\"ja\">用語集</span></a>")
+        "<a href='g.html'>Glossary · <span lang=\"ja\">用語集</span></a>"
+    )
 
 
 def test_tags_scripts_and_the_head_are_left_alone():
-    html = ('<html><head><title>用語集</title></head><body><img alt="用語集" src="a.png">'
-            '<script>var s = "用語";</script><p>English only</p></body></html>')
+    html = (
+        '<html><head><title>用語集</title></head><body><img alt="用語集" src="a.png">'
+        '<script>var s = "用語";</script><p>English only</p></body></html>'
+    )
     assert site_fixes.mark_japanese(html) == html
 
 

@@ -19,7 +19,9 @@ def test_same_seed_same_points_and_global_state_untouched():
     torch.manual_seed(0)
     a = make_spiral(100, seed=5)
     after = torch.randn(3)
-    assert torch.equal(before, after), "make_spiral must not draw from the global generator"
+    assert torch.equal(before, after), (
+        "make_spiral must not draw from the global generator"
+    )
     assert torch.equal(a.x, make_spiral(100, seed=5).x)
     assert not torch.equal(a.x, make_spiral(100, seed=6).x)
 
@@ -29,7 +31,9 @@ def test_points_lie_near_the_curve_and_unit_scale():
     dist = (d.x.double() - spiral_curve(d.u)).norm(dim=1)
     # |N(0, 0.03^2 I_2)| has mean 0.03 * sqrt(pi / 2) = 0.0376
     assert abs(dist.mean().item() - 0.0376) < 0.003
-    assert (d.x.std(0) - 1).abs().max() < 0.15, "each coordinate should have a std close to 1"
+    assert (d.x.std(0) - 1).abs().max() < 0.15, (
+        "each coordinate should have a std close to 1"
+    )
 
 
 def test_project_to_spiral_recovers_positions():
@@ -38,10 +42,16 @@ def test_project_to_spiral_recovers_positions():
     assert (s_hat.double() - s).abs().max() < 1e-3 and dist.max() < 1e-2
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(n=0), "n=0"), (dict(n=-3), "n=-3"), (dict(n=10, jitter=-0.1), "jitter=-0.1"),
-    (dict(n=10, n_parts=0), "n_parts=0"), (dict(n=10, seed=-1), "seed=-1"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(n=0), "n=0"),
+        (dict(n=-3), "n=-3"),
+        (dict(n=10, jitter=-0.1), "jitter=-0.1"),
+        (dict(n=10, n_parts=0), "n_parts=0"),
+        (dict(n=10, seed=-1), "seed=-1"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_spiral(**kwargs)
@@ -62,22 +72,37 @@ def test_label_noise_relabels_a_share_with_another_part():
 
     clean = make_spiral(30_000, seed=2, n_parts=3)
     noisy = make_spiral(30_000, seed=2, n_parts=3, label_noise=0.2)
-    assert torch.equal(clean.label, clean.part), "without label noise the label is the part"
-    assert torch.equal(clean.x, noisy.x) and torch.equal(clean.part, noisy.part), "labels must not move the points"
+    assert torch.equal(clean.label, clean.part), (
+        "without label noise the label is the part"
+    )
+    assert torch.equal(clean.x, noisy.x) and torch.equal(clean.part, noisy.part), (
+        "labels must not move the points"
+    )
     changed = noisy.label != noisy.part
     assert abs(changed.float().mean().item() - 0.2) < 0.01
     # the new label is one of the other parts, each equally often: p(label | part) = label_probs
-    table = torch.stack([torch.bincount(noisy.label[noisy.part == k], minlength=3).double() / (noisy.part == k).sum()
-                         for k in range(3)])
+    table = torch.stack(
+        [
+            torch.bincount(noisy.label[noisy.part == k], minlength=3).double()
+            / (noisy.part == k).sum()
+            for k in range(3)
+        ]
+    )
     assert (table - label_probs(3, 0.2)).abs().max() < 0.015
-    assert torch.allclose(label_probs(4, 0.3).sum(1), torch.ones(4, dtype=torch.float64))
+    assert torch.allclose(
+        label_probs(4, 0.3).sum(1), torch.ones(4, dtype=torch.float64)
+    )
     assert label_probs(3, 0.3)[0].tolist() == pytest.approx([0.7, 0.15, 0.15])
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(n=10, label_noise=1.5), "label_noise=1.5"), (dict(n=10, label_noise=-0.1), "label_noise=-0.1"),
-    (dict(n=10, n_parts=1, label_noise=0.2), "needs n_parts >= 2"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(n=10, label_noise=1.5), "label_noise=1.5"),
+        (dict(n=10, label_noise=-0.1), "label_noise=-0.1"),
+        (dict(n=10, n_parts=1, label_noise=0.2), "needs n_parts >= 2"),
+    ],
+)
 def test_bad_label_noise_is_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_spiral(**kwargs)

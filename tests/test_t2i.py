@@ -1,5 +1,6 @@
 """Chapter 8: the text-conditioned U-Net, its v <-> epsilon wrapper, guidance on embeddings,
 the attribute checkers and the prompt-to-image entry point."""
+
 import math
 
 import pytest
@@ -11,7 +12,14 @@ from difflab.metrics import clip_score, read_attributes
 from difflab.recipes import changed, load_clip
 from difflab.models.unet import TextUNet, UNetConfig, eps_from_v, v_loss, v_target
 from difflab.saving import read_training_log, save_model
-from difflab.t2i import T2I_CHECKPOINT, T2I_RECIPE, build_t2i, load_t2i, text_to_image, train_t2i
+from difflab.t2i import (
+    T2I_CHECKPOINT,
+    T2I_RECIPE,
+    build_t2i,
+    load_t2i,
+    text_to_image,
+    train_t2i,
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +30,18 @@ def clip():
 @pytest.fixture(scope="module")
 def small():
     torch.manual_seed(0)
-    return build_t2i(changed(T2I_RECIPE, model={"channels": [8, 16, 16], "emb_dim": 16})).eval()
+    return build_t2i(
+        changed(T2I_RECIPE, model={"channels": [8, 16, 16], "emb_dim": 16})
+    ).eval()
 
 
 def test_unet_shapes_and_null_condition():
     net = TextUNet(UNetConfig((8, 16, 16), 512, 16))
     x, t = torch.randn(3, 3, 32, 32), torch.tensor([0, 500, 999])
     assert net(x, t, torch.randn(3, 512)).shape == x.shape
-    assert torch.equal(net(x, t), net(x, t, torch.zeros(3, 512)))  # None means the zero embedding
+    assert torch.equal(
+        net(x, t), net(x, t, torch.zeros(3, 512))
+    )  # None means the zero embedding
     with pytest.raises(ValueError, match=r"cond has shape \(3, 7\)"):
         net(x, t, torch.randn(3, 7))
     with pytest.raises(ValueError, match=r"x has shape"):
@@ -37,9 +49,15 @@ def test_unet_shapes_and_null_condition():
 
 
 def test_eps_from_v_inverts_v_target():
-    x0, eps, abar = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8), torch.rand(4, 1, 1, 1)
+    x0, eps, abar = (
+        torch.randn(4, 3, 8, 8),
+        torch.randn(4, 3, 8, 8),
+        torch.rand(4, 1, 1, 1),
+    )
     x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps
-    assert torch.allclose(eps_from_v(x_t, v_target(x0, eps, abar), abar), eps, atol=1e-5)
+    assert torch.allclose(
+        eps_from_v(x_t, v_target(x0, eps, abar), abar), eps, atol=1e-5
+    )
 
 
 def test_cfg_accepts_embeddings_and_agrees_in_v_space(small):
@@ -53,10 +71,17 @@ def test_cfg_accepts_embeddings_and_agrees_in_v_space(small):
         # combining v instead of epsilon gives the same epsilon (eps is affine in v, same coefficients)
         abar = small.alphas_cumprod[t][:, None, None, None]
         v_c, v_n = small.net(x, t, c.expand(2, 512)), small.net(x, t, n)
-        assert torch.allclose(eps_from_v(x, v_n + 3.0 * (v_c - v_n), abar), got, atol=1e-4)
-    with pytest.raises(ValueError, match=r"cond of shape \(7,\) must be None or a finite float tensor \(512,\)"):
+        assert torch.allclose(
+            eps_from_v(x, v_n + 3.0 * (v_c - v_n), abar), got, atol=1e-4
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"cond of shape \(7,\) must be None or a finite float tensor \(512,\)",
+    ):
         cfg(small, torch.randn(7), 2.0)
-    with pytest.raises(ValueError, match=r"negative .* must be None or a finite float tensor"):
+    with pytest.raises(
+        ValueError, match=r"negative .* must be None or a finite float tensor"
+    ):
         cfg(small, c, 2.0, negative=torch.tensor([1, 2]))
     with pytest.raises(ValueError, match=r"cond has 3 embeddings but x has 2 points"):
         cfg(small, torch.randn(3, 512), 2.0)(x, t)
@@ -65,7 +90,10 @@ def test_cfg_accepts_embeddings_and_agrees_in_v_space(small):
 def test_read_attributes_on_generator_images():
     data = make_shapes(400, seed=11, split="all")
     got = read_attributes(data.images)
-    acc = {k: (getattr(got, k) == getattr(data.attributes, k)).float().mean().item() for k in got._fields}
+    acc = {
+        k: (getattr(got, k) == getattr(data.attributes, k)).float().mean().item()
+        for k in got._fields
+    }
     assert acc["colour"] == 1.0 and acc["position"] == 1.0, acc
     assert acc["shape"] >= 0.95 and acc["size"] >= 0.95, acc
     empty = read_attributes(torch.zeros(2, 3, 32, 32))
@@ -84,19 +112,42 @@ def test_clip_score_prefers_the_true_caption(clip):
 
 
 def test_text_to_image_shapes_and_bad_input(small, clip):
-    out = text_to_image(["a red circle", "a blue square"], "green", scale=2.0, steps=2, n=2, model=small, clip=clip)
+    out = text_to_image(
+        ["a red circle", "a blue square"],
+        "green",
+        scale=2.0,
+        steps=2,
+        n=2,
+        model=small,
+        clip=clip,
+    )
     assert out.shape == (4, 3, 32, 32) and out.min() >= 0 and out.max() <= 1
-    again = text_to_image(["a red circle", "a blue square"], "green", scale=2.0, steps=2, n=2, model=small, clip=clip)
+    again = text_to_image(
+        ["a red circle", "a blue square"],
+        "green",
+        scale=2.0,
+        steps=2,
+        n=2,
+        model=small,
+        clip=clip,
+    )
     assert torch.equal(out, again)  # seeded
     # a word the tokenizer never saw is not an error: it becomes the unknown-word token
-    assert text_to_image("a zzyzx circle", steps=1, model=small, clip=clip).shape == (1, 3, 32, 32)
-    for kwargs, msg in [(dict(prompt=""), "prompt='' must be a non-empty string"),
-                        (dict(prompt=[]), "must be a non-empty string"),
-                        (dict(prompt="a", negative=" "), "negative=' ' must be None or a non-empty"),
-                        (dict(prompt="a", scale=math.nan), "scale=nan must be a finite number"),
-                        (dict(prompt="a", scale=math.inf), "scale=inf must be a finite number"),
-                        (dict(prompt="a", steps=0), "steps=0 must be an integer >= 1"),
-                        (dict(prompt="a", n=0), "n=0 must be an integer >= 1")]:
+    assert text_to_image("a zzyzx circle", steps=1, model=small, clip=clip).shape == (
+        1,
+        3,
+        32,
+        32,
+    )
+    for kwargs, msg in [
+        (dict(prompt=""), "prompt='' must be a non-empty string"),
+        (dict(prompt=[]), "must be a non-empty string"),
+        (dict(prompt="a", negative=" "), "negative=' ' must be None or a non-empty"),
+        (dict(prompt="a", scale=math.nan), "scale=nan must be a finite number"),
+        (dict(prompt="a", scale=math.inf), "scale=inf must be a finite number"),
+        (dict(prompt="a", steps=0), "steps=0 must be an integer >= 1"),
+        (dict(prompt="a", n=0), "n=0 must be an integer >= 1"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             text_to_image(model=small, clip=clip, **kwargs)
 
@@ -113,18 +164,27 @@ def test_checkpoint_of_another_recipe_is_refused(tmp_path, small):
 
 
 def test_training_loss_falls_and_resumes(tmp_path):
-    recipe = changed(T2I_RECIPE, model={"channels": [8, 16, 16], "emb_dim": 16},
-                     train={"steps": 30, "batch_size": 16, "ema": 0.0})
+    recipe = changed(
+        T2I_RECIPE,
+        model={"channels": [8, 16, 16], "emb_dim": 16},
+        train={"steps": 30, "batch_size": 16, "ema": 0.0},
+    )
     data = (torch.rand(64, 3, 32, 32) * 2 - 1, torch.randn(64, 512))
     out = tmp_path / "t.safetensors"
-    _, h = train_t2i(changed(recipe, train={"steps": 15}), out=out, checkpoint_every=5, data=data)
-    _, h2 = train_t2i(recipe, out=tmp_path / "u.safetensors", checkpoint_every=5, data=data)
+    _, h = train_t2i(
+        changed(recipe, train={"steps": 15}), out=out, checkpoint_every=5, data=data
+    )
+    _, h2 = train_t2i(
+        recipe, out=tmp_path / "u.safetensors", checkpoint_every=5, data=data
+    )
     assert len(h) == 15 and len(h2) == 30
     assert sum(h2[-5:]) / 5 < sum(h2[:5]) / 5, (h2[:5], h2[-5:])
     assert out.exists()
 
 
-@pytest.mark.skipif(not T2I_CHECKPOINT.exists(), reason="shipped checkpoint not built yet")
+@pytest.mark.skipif(
+    not T2I_CHECKPOINT.exists(), reason="shipped checkpoint not built yet"
+)
 def test_shipped_checkpoint_loads():
     model = load_t2i()
     assert sum(p.numel() for p in model.parameters()) < 5_000_000
@@ -140,16 +200,39 @@ def test_training_script_runs_under_torchrun_with_two_processes(tmp_path):
 
     script = Path(__file__).parents[1] / "scripts" / "train_t2i.py"
     out = tmp_path / "ddp.safetensors"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-           "--steps", "4", "--batch-size", "8", "--n-images", "64", "--checkpoint-every", "2", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+        "--steps",
+        "4",
+        "--batch-size",
+        "8",
+        "--n-images",
+        "64",
+        "--checkpoint-every",
+        "2",
+        "--out",
+        str(out),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     assert "(2 processes on cpu)" in run.stdout, run.stdout
     state = torch.load(f"{out}.state.pt", weights_only=True)
-    assert state["step"] == 4 and len(state["history"]) == 4 and len(state["generators"]) == 2
+    assert (
+        state["step"] == 4
+        and len(state["history"]) == 4
+        and len(state["generators"]) == 2
+    )
     assert all(math.isfinite(v) for v in state["history"])
-    recipe = changed(T2I_RECIPE, train={"steps": 4, "batch_size": 8}, data={"n_images": 64})
+    recipe = changed(
+        T2I_RECIPE, train={"steps": 4, "batch_size": 8}, data={"n_images": 64}
+    )
     assert isinstance(load_t2i(out, recipe), torch.nn.Module)
 
 
@@ -159,25 +242,41 @@ def test_unseen_pairs_are_kept_out_of_training_and_in_the_test_prompts(clip):
 
     recipe = changed(T2I_RECIPE, data={"n_images": 300})
     images, emb = t2i_data(recipe, clip)
-    made = make_shapes(300, recipe["data"]["seed"], split="train", p_omit=recipe["data"]["p_omit"])
+    made = make_shapes(
+        300, recipe["data"]["seed"], split="train", p_omit=recipe["data"]["p_omit"]
+    )
     unseen = is_unseen_pair(made.attributes, recipe)
-    assert 0 < int(unseen.sum()) < 300 and images.shape[0] == emb.shape[0] == 300 - int(unseen.sum())
+    assert 0 < int(unseen.sum()) < 300 and images.shape[0] == emb.shape[0] == 300 - int(
+        unseen.sum()
+    )
     assert torch.equal(images, made.images[~unseen] * 2 - 1)
     attrs, prompts = unseen_prompts(recipe)
-    assert len(prompts) == 96 and int(is_unseen_pair(attrs, recipe).sum()) == 30  # 72 held out + 24 more of the pairs
+    assert (
+        len(prompts) == 96 and int(is_unseen_pair(attrs, recipe).sum()) == 30
+    )  # 72 held out + 24 more of the pairs
     assert bool((is_heldout(attrs) | is_unseen_pair(attrs, recipe)).all())
 
 
 def test_text_to_image_shows_every_step_to_a_callback(small, clip):
     seen = []
-    out = text_to_image("a red circle", steps=3, model=small, clip=clip,
-                        callback=lambda i, t, x, x0_hat: seen.append((i, x.shape, x0_hat.shape)))
-    assert [s[0] for s in seen] == [0, 1, 2] and all(s[1] == s[2] == (1, 3, 32, 32) for s in seen)
+    out = text_to_image(
+        "a red circle",
+        steps=3,
+        model=small,
+        clip=clip,
+        callback=lambda i, t, x, x0_hat: seen.append((i, x.shape, x0_hat.shape)),
+    )
+    assert [s[0] for s in seen] == [0, 1, 2] and all(
+        s[1] == s[2] == (1, 3, 32, 32) for s in seen
+    )
     assert out.shape == (1, 3, 32, 32)
 
 
 def test_shipped_checkpoint_carries_its_training_log():
     log = read_training_log(T2I_CHECKPOINT)
     assert log["step"] == [1000, 2000, 3000, 4000] and log["scale"] == 2.0
-    assert all(len(log[k]) == 4 for k in ("colour", "shape", "size", "position", "colour+shape", "clip"))
+    assert all(
+        len(log[k]) == 4
+        for k in ("colour", "shape", "size", "position", "colour+shape", "clip")
+    )
     assert len(log["loss_per_100_steps"]) == 40

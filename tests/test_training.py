@@ -46,7 +46,9 @@ def test_resume_after_interruption_gives_the_same_run(tmp_path):
 
     with pytest.raises(Stop):
         train(m, interrupted_loss, data, full_cfg, checkpoint=ckpt, checkpoint_every=20)
-    m2 = MLPDenoiser(MLPConfig(hidden=16, depth=1))  # a fresh process would start from new weights
+    m2 = MLPDenoiser(
+        MLPConfig(hidden=16, depth=1)
+    )  # a fresh process would start from new weights
     h_resumed = train(m2, LOSS, data, full_cfg, checkpoint=ckpt, checkpoint_every=20)
     assert len(h_resumed) == 60
     assert torch.allclose(torch.tensor(h_resumed), torch.tensor(h_full), rtol=1e-5)
@@ -59,19 +61,39 @@ def test_last_step_loss_has_the_same_minimiser_scale():
     # E[target | x0, x_t] = eps, so the mean of target - eps over many draws is ~0
     torch.manual_seed(0)
     x0 = torch.zeros(20000, 2)
-    loss_zero = last_step_loss(lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(0), ABAR)
-    loss_eps = ddpm_loss(lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(0), ABAR)
+    loss_zero = last_step_loss(
+        lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(0), ABAR
+    )
+    loss_eps = ddpm_loss(
+        lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(0), ABAR
+    )
     assert loss_zero > 10 * loss_eps  # the rescaled last-step target is far noisier
 
 
 def test_bad_config_and_data():
     with pytest.raises(ValueError, match="steps=0"):
-        train(MLPDenoiser(MLPConfig(hidden=4, depth=1)), LOSS, make_spiral(10).x, TrainConfig(steps=0))
+        train(
+            MLPDenoiser(MLPConfig(hidden=4, depth=1)),
+            LOSS,
+            make_spiral(10).x,
+            TrainConfig(steps=0),
+        )
     with pytest.raises(ValueError, match="first dimensions"):
-        train(MLPDenoiser(MLPConfig(hidden=4, depth=1)), LOSS, (torch.zeros(5, 2), torch.zeros(4)), TrainConfig(steps=1))
+        train(
+            MLPDenoiser(MLPConfig(hidden=4, depth=1)),
+            LOSS,
+            (torch.zeros(5, 2), torch.zeros(4)),
+            TrainConfig(steps=1),
+        )
     with pytest.raises(FloatingPointError, match="loss became nan"):
-        train(MLPDenoiser(MLPConfig(hidden=4, depth=1)), lambda m, b, g: m(b, torch.zeros(len(b), dtype=torch.long)).sum() * float("nan"),
-              make_spiral(10).x, TrainConfig(steps=2, batch_size=2))
+        train(
+            MLPDenoiser(MLPConfig(hidden=4, depth=1)),
+            lambda m, b, g: (
+                m(b, torch.zeros(len(b), dtype=torch.long)).sum() * float("nan")
+            ),
+            make_spiral(10).x,
+            TrainConfig(steps=2, batch_size=2),
+        )
 
 
 def test_condition_dropout_rate_and_conditional_loss():
@@ -82,18 +104,33 @@ def test_condition_dropout_rate_and_conditional_loss():
     dropped = drop_condition(cond, 3, 0.1, g)
     share = (dropped == 3).float().mean().item()
     assert abs(share - 0.1) < 0.005, share
-    assert torch.equal(dropped[dropped != 3], cond[dropped != 3])  # the others keep their class
+    assert torch.equal(
+        dropped[dropped != 3], cond[dropped != 3]
+    )  # the others keep their class
     assert (drop_condition(cond, 3, 0.0, g) == cond).all()
 
     data = make_spiral(500, n_parts=3)
     loss = functools.partial(ddpm_loss_cond, alphas_cumprod=ABAR, p_uncond=0.1)
     difflab.seed_everything(0)
-    h = train(MLPDenoiser(MLPConfig(hidden=32, depth=1, n_classes=3)), loss, (data.x, data.part), TrainConfig(steps=200, batch_size=128))
+    h = train(
+        MLPDenoiser(MLPConfig(hidden=32, depth=1, n_classes=3)),
+        loss,
+        (data.x, data.part),
+        TrainConfig(steps=200, batch_size=128),
+    )
     assert sum(h[-50:]) / 50 < 0.8 * sum(h[:50]) / 50
     with pytest.raises(ValueError, match="needs a class-conditional model"):
-        ddpm_loss_cond(MLPDenoiser(MLPConfig(hidden=8, depth=1)), (data.x, data.part), g, ABAR)
+        ddpm_loss_cond(
+            MLPDenoiser(MLPConfig(hidden=8, depth=1)), (data.x, data.part), g, ABAR
+        )
     with pytest.raises(ValueError, match=r"p_uncond=1.5 is out of range"):
-        ddpm_loss_cond(MLPDenoiser(MLPConfig(hidden=8, depth=1, n_classes=3)), (data.x, data.part), g, ABAR, p_uncond=1.5)
+        ddpm_loss_cond(
+            MLPDenoiser(MLPConfig(hidden=8, depth=1, n_classes=3)),
+            (data.x, data.part),
+            g,
+            ABAR,
+            p_uncond=1.5,
+        )
 
 
 def test_gradient_noise_same_mean_more_variance_for_a_noisier_target():
@@ -107,10 +144,20 @@ def test_gradient_noise_same_mean_more_variance_for_a_noisier_target():
     data = make_spiral(2000).x
     abar = ABAR
     kw = dict(n_batches=32, batch_size=256)
-    m_t, v_t = gradient_noise(model, functools.partial(ddpm_loss, alphas_cumprod=abar), data,
-                              generator=torch.Generator().manual_seed(0), **kw)
-    m_l, v_l = gradient_noise(model, functools.partial(last_step_loss, alphas_cumprod=abar), data,
-                              generator=torch.Generator().manual_seed(0), **kw)
+    m_t, v_t = gradient_noise(
+        model,
+        functools.partial(ddpm_loss, alphas_cumprod=abar),
+        data,
+        generator=torch.Generator().manual_seed(0),
+        **kw,
+    )
+    m_l, v_l = gradient_noise(
+        model,
+        functools.partial(last_step_loss, alphas_cumprod=abar),
+        data,
+        generator=torch.Generator().manual_seed(0),
+        **kw,
+    )
     assert torch.nn.functional.cosine_similarity(m_t, m_l, dim=0) > 0.9
     assert v_l > 10 * v_t
     assert all(p.grad is None for p in model.parameters())

@@ -5,7 +5,11 @@ import difflab
 
 
 def test_device_is_cpu_without_accelerators():
-    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else ("mps" if torch.backends.mps.is_available() else "cpu")
+    )
     assert difflab.device().type == expected
 
 
@@ -21,7 +25,10 @@ def test_difflab_device_overrides_the_choice(monkeypatch):
             difflab.device()
 
 
-@pytest.mark.parametrize("value,fast", [("", False), ("0", False), ("1", True), ("true", True), ("no", False)])
+@pytest.mark.parametrize(
+    "value,fast",
+    [("", False), ("0", False), ("1", True), ("true", True), ("no", False)],
+)
 def test_is_fast_reads_env(monkeypatch, value, fast):
     monkeypatch.setenv("DIFFLAB_FAST", value)
     assert difflab.is_fast() is fast

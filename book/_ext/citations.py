@@ -7,6 +7,7 @@ AUTOMATIC1111 into "AUTOMATIC111122". This local extension registers the formatt
 "Last et al. 2023" (with a, b, ... when two works of the file would share a label). _config.yml selects it
 with ``bibtex_default_style``.
 """
+
 from __future__ import annotations
 
 import string
@@ -41,11 +42,15 @@ class AuthorYearLabels(BaseLabelStyle):
     """Labels are decided over the whole bibliography file at once (see ``setup``), so a work has
     the same label on every page, whichever other works that page cites."""
 
-    suffixed: dict[str, str] = {}  # key -> label with its a/b suffix, for labels two works share
+    suffixed: dict[
+        str, str
+    ] = {}  # key -> label with its a/b suffix, for labels two works share
 
     def format_labels(self, sorted_entries):
         for entry in sorted_entries:
-            key = entry.key if entry.key in self.suffixed else entry.key.split("-", 1)[-1]
+            key = (
+                entry.key if entry.key in self.suffixed else entry.key.split("-", 1)[-1]
+            )
             yield self.suffixed.get(key, author_year(entry))
 
 
@@ -57,9 +62,12 @@ def _suffixes(bibfiles) -> dict[str, str]:
     for path in bibfiles:
         for key, entry in parse_file(path).entries.items():
             by_label.setdefault(author_year(entry), []).append(key)
-    return {key: label + string.ascii_lowercase[i]
-            for label, keys in by_label.items() if len(keys) > 1
-            for i, key in enumerate(sorted(keys))}
+    return {
+        key: label + string.ascii_lowercase[i]
+        for label, keys in by_label.items()
+        if len(keys) > 1
+        for i, key in enumerate(sorted(keys))
+    }
 
 
 class AuthorYearStyle(UnsrtStyle):
@@ -67,7 +75,9 @@ class AuthorYearStyle(UnsrtStyle):
 
 
 def _read_bibfiles(app, config):
-    AuthorYearLabels.suffixed = _suffixes([Path(app.srcdir, f) for f in config.bibtex_bibfiles])
+    AuthorYearLabels.suffixed = _suffixes(
+        [Path(app.srcdir, f) for f in config.bibtex_bibfiles]
+    )
 
 
 def setup(app):

@@ -8,13 +8,17 @@
   browsers pick Japanese glyph forms and a CJK font (``_static/book.css`` names the usual ones,
   falling back to the reader's system fonts) and screen readers read it as Japanese.
 """
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-THEBE_CONFIG = re.compile(r'\s*<script type="text/x-thebe-config">.*?</script>\s*'
-                          r"(<script>kernelName = '[^']*'</script>)?", re.S)
+THEBE_CONFIG = re.compile(
+    r'\s*<script type="text/x-thebe-config">.*?</script>\s*'
+    r"(<script>kernelName = '[^']*'</script>)?",
+    re.S,
+)
 
 
 def _is_thebe(asset) -> bool:
@@ -52,7 +56,9 @@ def mark_japanese(html: str) -> str:
                 else:
                     inside.append(name)
         elif not inside and JAPANESE.search(part):
-            parts[i] = JAPANESE.sub(lambda m: f'<span lang="ja">{m.group(0)}</span>', part)
+            parts[i] = JAPANESE.sub(
+                lambda m: f'<span lang="ja">{m.group(0)}</span>', part
+            )
     return "".join(parts)
 
 

@@ -31,8 +31,28 @@ Each module holds one idea of the book under the name the book uses:
 - ``explore``: the explorers of Chapters 3, 4 and 6-8: a chapter's parameter under a slider in
   Jupyter and Colab, as an animation or small multiples in the static book
 """
-from .utils import check_env, device, is_fast, local_seed, pick, progress, seed_everything, set_threads, timer
+
+from .utils import (
+    check_env,
+    device,
+    is_fast,
+    local_seed,
+    pick,
+    progress,
+    seed_everything,
+    set_threads,
+    timer,
+)
 
 __version__ = "0.1.0"
-__all__ = ["check_env", "device", "is_fast", "local_seed", "pick", "progress", "seed_everything", "set_threads",
-           "timer"]
+__all__ = [
+    "check_env",
+    "device",
+    "is_fast",
+    "local_seed",
+    "pick",
+    "progress",
+    "seed_everything",
+    "set_threads",
+    "timer",
+]

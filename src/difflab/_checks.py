@@ -1,4 +1,5 @@
 """Argument checks shared by the package: each error names the argument, its value and what is allowed."""
+
 from __future__ import annotations
 
 import numbers
@@ -6,7 +7,9 @@ import numbers
 import torch
 
 
-def check_int(name: str, value, *, low: int | None = None, high: int | None = None) -> int:
+def check_int(
+    name: str, value, *, low: int | None = None, high: int | None = None
+) -> int:
     """Return ``value`` as an int, or raise naming ``name`` if it is not an int in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}={value!r} must be an int")
@@ -14,12 +17,21 @@ def check_int(name: str, value, *, low: int | None = None, high: int | None = No
     if (low is not None and value < low) or (high is not None and value > high):
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
-        raise ValueError(f"{name}={value} is out of range: allowed is {lo} <= {name} <= {hi}")
+        raise ValueError(
+            f"{name}={value} is out of range: allowed is {lo} <= {name} <= {hi}"
+        )
     return value
 
 
-def check_float(name: str, value, *, low: float | None = None, high: float | None = None,
-                low_open: bool = False, high_open: bool = False) -> float:
+def check_float(
+    name: str,
+    value,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """Return ``value`` as a float, or raise naming ``name`` if it lies outside the interval."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}={value!r} must be a real number")
@@ -34,16 +46,22 @@ def check_float(name: str, value, *, low: float | None = None, high: float | Non
         right = ")" if high_open else "]"
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
-        raise ValueError(f"{name}={value} is out of range: allowed is {left}{lo}, {hi}{right}")
+        raise ValueError(
+            f"{name}={value} is out of range: allowed is {left}{lo}, {hi}{right}"
+        )
     return value
 
 
 def check_values(name: str, values, check=check_float, **limits) -> list:
     """``values`` as a non-empty list, each one checked by ``check(f"{name}[i]", v, **limits)``
     (:func:`check_float` or :func:`check_int`), or raise naming ``name``."""
-    values = values.tolist() if hasattr(values, "tolist") else values  # a tensor or an array: numbers
+    values = (
+        values.tolist() if hasattr(values, "tolist") else values
+    )  # a tensor or an array: numbers
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise TypeError(f"{name}={values!r} must be a sequence of values, e.g. {name}=[1, 2, 3]")
+        raise TypeError(
+            f"{name}={values!r} must be a sequence of values, e.g. {name}=[1, 2, 3]"
+        )
     values = list(values)
     if not values:
         raise ValueError(f"{name}=[] is empty; give at least one value")

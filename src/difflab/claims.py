@@ -17,6 +17,7 @@ and raises ``AssertionError`` with the same lines, the failed ones marked, when 
 A number that is NaN fails every test. The sentence is written once: the assert and the printed
 line come from one call.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,7 +39,9 @@ def _value(name: str, value) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"the measured value of {name!r} must be a number, got {value!r}") from None
+        raise TypeError(
+            f"the measured value of {name!r} must be a number, got {value!r}"
+        ) from None
 
 
 def _fmt(v: float, fmt: str) -> str:
@@ -62,9 +65,13 @@ def at_least(name: str, value, limit: float, *, fmt: str = ".3g") -> Measure:
 def between(name: str, value, low: float, high: float, *, fmt: str = ".3g") -> Measure:
     """``low <= value <= high``."""
     if not low <= high:
-        raise ValueError(f"between({name!r}): low = {low} is above high = {high}; give low <= high")
+        raise ValueError(
+            f"between({name!r}): low = {low} is above high = {high}; give low <= high"
+        )
     v = _value(name, value)
-    return Measure(name, _fmt(v, fmt), f"{_fmt(low, fmt)} to {_fmt(high, fmt)}", low <= v <= high)
+    return Measure(
+        name, _fmt(v, fmt), f"{_fmt(low, fmt)} to {_fmt(high, fmt)}", low <= v <= high
+    )
 
 
 def near(name: str, value, target: float, tol: float, *, fmt: str = ".3g") -> Measure:
@@ -72,14 +79,21 @@ def near(name: str, value, target: float, tol: float, *, fmt: str = ".3g") -> Me
     if not tol >= 0:
         raise ValueError(f"near({name!r}): tol = {tol} must be at least 0")
     v = _value(name, value)
-    return Measure(name, _fmt(v, fmt), f"{_fmt(target, fmt)} ± {_fmt(tol, fmt)}", abs(v - target) <= tol)
+    return Measure(
+        name,
+        _fmt(v, fmt),
+        f"{_fmt(target, fmt)} ± {_fmt(tol, fmt)}",
+        abs(v - target) <= tol,
+    )
 
 
 def holds(name: str, condition: bool, shown: str) -> Measure:
     """A claim that is not one number against a limit (an ordering, a set), with what was
     measured in ``shown``, e.g. ``holds("DDIM beats DDPM at every S", all(...), "S = 10, 20, 50")``."""
     if not isinstance(condition, bool) and type(condition).__name__ != "bool_":
-        raise TypeError(f"holds({name!r}): condition must be True or False, got {condition!r}")
+        raise TypeError(
+            f"holds({name!r}): condition must be True or False, got {condition!r}"
+        )
     return Measure(name, shown, "holds", bool(condition))
 
 
@@ -99,9 +113,13 @@ def check(claim: str, *measures: Measure) -> None:
     ``claim`` is the sentence of the chapter being checked; each measure comes from
     :func:`at_most`, :func:`at_least`, :func:`between`, :func:`near` or :func:`holds`."""
     if not isinstance(claim, str) or not claim.strip():
-        raise ValueError(f"claim must be a sentence saying what is checked, got {claim!r}")
+        raise ValueError(
+            f"claim must be a sentence saying what is checked, got {claim!r}"
+        )
     if not measures or not all(isinstance(m, Measure) for m in measures):
-        raise TypeError("check() needs at least one measure made by at_most, at_least, between, near or holds")
+        raise TypeError(
+            "check() needs at least one measure made by at_most, at_least, between, near or holds"
+        )
     lines = _lines(claim, measures)
     failed = [m.name for m in measures if not m.passed]
     if failed:

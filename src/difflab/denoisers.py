@@ -14,6 +14,7 @@ Given labels, the same formula over the points of class c alone is the exact *co
 denoiser E[x0 | x_t, c]: what a conditional network trained on these labelled points would
 learn if it fitted them perfectly (:class:`ExactCondDenoiser`).
 """
+
 from __future__ import annotations
 
 import math
@@ -28,11 +29,15 @@ class ExactDenoiser:
     def __init__(self, data: torch.Tensor, alphas_cumprod: torch.Tensor):
         data = torch.as_tensor(data)
         if data.ndim < 2 or data.shape[0] == 0:
-            raise ValueError(f"data has shape {tuple(data.shape)}; expected (N, ...) with N >= 1")
+            raise ValueError(
+                f"data has shape {tuple(data.shape)}; expected (N, ...) with N >= 1"
+            )
         self.data = data.flatten(1).double()  # (N, D)
         self.alphas_cumprod = torch.as_tensor(alphas_cumprod, dtype=torch.float64)
         # [x0_i, |x0_i|^2]: one matrix product then gives every squared distance (see posterior_weights)
-        self._aug = torch.cat([self.data, (self.data**2).sum(1, keepdim=True)], 1)  # (N, D + 1)
+        self._aug = torch.cat(
+            [self.data, (self.data**2).sum(1, keepdim=True)], 1
+        )  # (N, D + 1)
 
     def posterior_weights(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """w (B, N): how probable each data point is as the origin of each x_t."""
@@ -40,7 +45,9 @@ class ExactDenoiser:
         xf = x.flatten(1).double()  # (B, D)
         # -|x - sqrt(abar) x0_i|^2 / (2 (1 - abar)) = sqrt(abar) x.x0_i / (1 - abar) - abar |x0_i|^2 / (2 (1 - abar))
         # + a term that does not depend on i (softmax ignores it)
-        coef = torch.cat([xf * (abar.sqrt() / (1 - abar)), -abar / (2 * (1 - abar))], 1)  # (B, D + 1)
+        coef = torch.cat(
+            [xf * (abar.sqrt() / (1 - abar)), -abar / (2 * (1 - abar))], 1
+        )  # (B, D + 1)
         return torch.softmax(coef @ self._aug.to(x.device).T, dim=1)
 
     def log_density(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -60,16 +67,25 @@ class ExactDenoiser:
         sq = (xf**2).sum(1, keepdim=True) + coef @ self._aug.to(x.device).T  # (B, N)
         var = 1 - abar  # (B, 1)
         n, d = self.data.shape
-        return (torch.logsumexp(-sq / (2 * var), dim=1) - math.log(n)
-                - 0.5 * d * torch.log(2 * math.pi * var[:, 0]))
+        return (
+            torch.logsumexp(-sq / (2 * var), dim=1)
+            - math.log(n)
+            - 0.5 * d * torch.log(2 * math.pi * var[:, 0])
+        )
 
     def x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """E[x0 | x_t], shape of x."""
-        return (self.posterior_weights(x, t) @ self.data.to(x.device)).reshape(x.shape).to(x.dtype)
+        return (
+            (self.posterior_weights(x, t) @ self.data.to(x.device))
+            .reshape(x.shape)
+            .to(x.dtype)
+        )
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, cond=None) -> torch.Tensor:
         abar = self.alphas_cumprod.to(x.device)[t].reshape((-1,) + (1,) * (x.ndim - 1))
-        return ((x.double() - abar.sqrt() * self.x0(x, t).double()) / (1 - abar).sqrt()).to(x.dtype)
+        return (
+            (x.double() - abar.sqrt() * self.x0(x, t).double()) / (1 - abar).sqrt()
+        ).to(x.dtype)
 
 
 class ExactCondDenoiser:
@@ -79,21 +95,38 @@ class ExactCondDenoiser:
     network's "no condition" token) also meaning "no condition".
     """
 
-    def __init__(self, data: torch.Tensor, labels: torch.Tensor, alphas_cumprod: torch.Tensor,
-                 n_classes: int | None = None):
+    def __init__(
+        self,
+        data: torch.Tensor,
+        labels: torch.Tensor,
+        alphas_cumprod: torch.Tensor,
+        n_classes: int | None = None,
+    ):
         data, labels = torch.as_tensor(data), torch.as_tensor(labels)
-        if labels.ndim != 1 or labels.shape[0] != data.shape[0] or labels.dtype.is_floating_point:
-            raise ValueError(f"labels has shape {tuple(labels.shape)} and dtype {labels.dtype}; expected "
-                             f"integer class ids ({data.shape[0]},), one per data point")
+        if (
+            labels.ndim != 1
+            or labels.shape[0] != data.shape[0]
+            or labels.dtype.is_floating_point
+        ):
+            raise ValueError(
+                f"labels has shape {tuple(labels.shape)} and dtype {labels.dtype}; expected "
+                f"integer class ids ({data.shape[0]},), one per data point"
+            )
         k = int(labels.max()) + 1 if n_classes is None else int(n_classes)
         counts = torch.bincount(labels.long(), minlength=k)
         if labels.min() < 0 or len(counts) > k or (counts == 0).any():
-            raise ValueError(f"labels must use every class id 0..{k - 1} and no other; counts per id: "
-                             f"{counts.tolist()}")
-        self.config = types.SimpleNamespace(n_classes=k)  # guidance reads the number of classes here
+            raise ValueError(
+                f"labels must use every class id 0..{k - 1} and no other; counts per id: "
+                f"{counts.tolist()}"
+            )
+        self.config = types.SimpleNamespace(
+            n_classes=k
+        )  # guidance reads the number of classes here
         self.labels = labels.long()
         self.uncond = ExactDenoiser(data, alphas_cumprod)
-        self.by_class = [ExactDenoiser(data[labels == c], alphas_cumprod) for c in range(k)]
+        self.by_class = [
+            ExactDenoiser(data[labels == c], alphas_cumprod) for c in range(k)
+        ]
 
     def class_posterior(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """p(c | x_t) (B, K), float64: the exact classifier of noisy points.
@@ -105,7 +138,9 @@ class ExactCondDenoiser:
         """
         t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
         w = self.uncond.posterior_weights(x, t)  # (B, N)
-        onehot = torch.nn.functional.one_hot(self.labels.to(x.device), self.config.n_classes)
+        onehot = torch.nn.functional.one_hot(
+            self.labels.to(x.device), self.config.n_classes
+        )
         return w @ onehot.double()
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, cond=None) -> torch.Tensor:
@@ -114,8 +149,10 @@ class ExactCondDenoiser:
             return self.uncond(x, t)
         cond = torch.as_tensor(cond, device=x.device).long().expand(x.shape[0])
         if cond.min() < 0 or cond.max() > k:
-            raise ValueError(f"cond contains {cond.min().item()}..{cond.max().item()}; allowed class ids are "
-                             f"0..{k - 1} (and {k} for 'no condition')")
+            raise ValueError(
+                f"cond contains {cond.min().item()}..{cond.max().item()}; allowed class ids are "
+                f"0..{k - 1} (and {k} for 'no condition')"
+            )
         t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
         eps = torch.empty_like(x)
         for c in cond.unique().tolist():

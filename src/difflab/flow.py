@@ -361,7 +361,9 @@ def sample_path(
     return torch.stack(path)
 
 
-def vp_levels(timesteps: Sequence[int], alphas_cumprod: torch.Tensor) -> tuple[torch.Tensor, float]:
+def vp_levels(
+    timesteps: Sequence[int], alphas_cumprod: torch.Tensor
+) -> tuple[torch.Tensor, float]:
     """A DDPM-schedule sampler's ``timesteps`` as flow levels (float64, ending at 0), and the
     factor sqrt(abar) + sqrt(1 - abar) of the first, which takes its start x_T into flow
     coordinates (:func:`~difflab.conversions.vp_to_flow`): the same steps on the flow ODE."""
@@ -371,8 +373,12 @@ def vp_levels(timesteps: Sequence[int], alphas_cumprod: torch.Tensor) -> tuple[t
     return levels, float(abar[ts[0]].sqrt() + (1 - abar[ts[0]]).sqrt())
 
 
-def ddim_path(model: Callable, x: torch.Tensor, timesteps: Sequence[int],
-              alphas_cumprod: torch.Tensor) -> torch.Tensor:
+def ddim_path(
+    model: Callable,
+    x: torch.Tensor,
+    timesteps: Sequence[int],
+    alphas_cumprod: torch.Tensor,
+) -> torch.Tensor:
     """DDIM's path (eta = 0) from ``x`` on an epsilon model, every point moved into flow
     coordinates with :func:`~difflab.conversions.vp_to_flow`, where DDIM follows the flow ODE:
     (len(timesteps) + 1, N, ...), like :func:`sample_path`."""

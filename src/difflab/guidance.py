@@ -24,6 +24,7 @@ the gradient of a separate classifier p_t(c | x_t) (Dhariwal and Nichol 2021).
 A *negative* condition n takes the place of the unconditional prediction:
 f(x,t,n) + s (f(x,t,c) - f(x,t,n)).
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,14 @@ import torch
 
 
 def _check_scale(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ValueError(f"{name}={value!r} must be a finite real number (e.g. {name}=3.0)")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(float(value))
+    ):
+        raise ValueError(
+            f"{name}={value!r} must be a finite real number (e.g. {name}=3.0)"
+        )
     return float(value)
 
 
@@ -55,11 +62,20 @@ def _check_embedding(name: str, cond, dim: int):
     """For an embedding-conditioned model: None, or a float tensor (D,) or (N, D)."""
     if cond is None:
         return None
-    if not isinstance(cond, torch.Tensor) or not cond.dtype.is_floating_point or cond.ndim not in (1, 2) \
-            or cond.shape[-1] != dim or not torch.isfinite(cond).all():
-        shape = tuple(cond.shape) if isinstance(cond, torch.Tensor) else type(cond).__name__
-        raise ValueError(f"{name} of shape {shape} must be None or a finite float tensor ({dim},) or (N, {dim}) "
-                         f"of embeddings for this model")
+    if (
+        not isinstance(cond, torch.Tensor)
+        or not cond.dtype.is_floating_point
+        or cond.ndim not in (1, 2)
+        or cond.shape[-1] != dim
+        or not torch.isfinite(cond).all()
+    ):
+        shape = (
+            tuple(cond.shape) if isinstance(cond, torch.Tensor) else type(cond).__name__
+        )
+        raise ValueError(
+            f"{name} of shape {shape} must be None or a finite float tensor ({dim},) or (N, {dim}) "
+            f"of embeddings for this model"
+        )
     return cond
 
 
@@ -69,16 +85,22 @@ def _check_cond(name: str, cond, n_classes: int | None):
         return None
     allowed = f"0..{n_classes - 1}" if n_classes else "class ids >= 0"
     if isinstance(cond, bool) or not isinstance(cond, (numbers.Integral, torch.Tensor)):
-        raise TypeError(f"{name}={cond!r} must be None (no condition), an int class id or a LongTensor (N,) "
-                        f"of class ids; allowed ids: {allowed}")
+        raise TypeError(
+            f"{name}={cond!r} must be None (no condition), an int class id or a LongTensor (N,) "
+            f"of class ids; allowed ids: {allowed}"
+        )
     ids = torch.as_tensor(cond)
     if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.ndim > 1:
-        raise ValueError(f"{name} has dtype {ids.dtype} and shape {tuple(ids.shape)}; expected an int or a "
-                         f"LongTensor (N,) of class ids {allowed}")
+        raise ValueError(
+            f"{name} has dtype {ids.dtype} and shape {tuple(ids.shape)}; expected an int or a "
+            f"LongTensor (N,) of class ids {allowed}"
+        )
     if ids.numel() and (ids.min() < 0 or (n_classes and ids.max() >= n_classes)):
         bad = ids.min().item() if ids.min() < 0 else ids.max().item()
-        raise ValueError(f"{name} contains class id {bad}, which does not exist: allowed are {allowed} "
-                         f"(or None for 'no condition')")
+        raise ValueError(
+            f"{name} contains class id {bad}, which does not exist: allowed are {allowed} "
+            f"(or None for 'no condition')"
+        )
     return ids.long() if isinstance(cond, torch.Tensor) else int(cond)
 
 
@@ -88,19 +110,29 @@ def _batch(name: str, cond, x: torch.Tensor):
         return None
     if isinstance(cond, int):
         return torch.full((x.shape[0],), cond, dtype=torch.long, device=x.device)
-    if cond.ndim == 0 or (cond.dtype.is_floating_point and cond.ndim == 1):  # one id / embedding for all
+    if cond.ndim == 0 or (
+        cond.dtype.is_floating_point and cond.ndim == 1
+    ):  # one id / embedding for all
         return cond.expand(x.shape[0], *cond.shape).to(x.device)
     if cond.shape[0] != x.shape[0]:
         what = "embeddings" if cond.dtype.is_floating_point else "class ids"
-        raise ValueError(f"{name} has {cond.shape[0]} {what} but x has {x.shape[0]} points; "
-                         f"give one per point, or a single one for all")
+        raise ValueError(
+            f"{name} has {cond.shape[0]} {what} but x has {x.shape[0]} points; "
+            f"give one per point, or a single one for all"
+        )
     return cond.to(x.device)
 
 
-def _guided(model: Callable, cond, negative, combine: Callable, identity: bool) -> Callable:
+def _guided(
+    model: Callable, cond, negative, combine: Callable, identity: bool
+) -> Callable:
     """The model x, t -> combine(f(x, t, cond), f(x, t, negative)), conditions checked up front."""
     k, d = _n_classes(model), _cond_dim(model)
-    check = (lambda n, c: _check_embedding(n, c, d)) if d else (lambda n, c: _check_cond(n, c, k))
+    check = (
+        (lambda n, c: _check_embedding(n, c, d))
+        if d
+        else (lambda n, c: _check_cond(n, c, k))
+    )
     cond, negative = check("cond", cond), check("negative", negative)
 
     def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -127,8 +159,13 @@ def cfg(model: Callable, cond, scale: float, negative=None) -> Callable:
     same thing with w = s - 1: see :func:`cfg_w`.
     """
     s = _check_scale("scale", scale)
-    return _guided(model, cond, negative, lambda f_c, f_n: f_n + s * (f_c - f_n),
-                   identity=(s == 1.0 and negative is None))
+    return _guided(
+        model,
+        cond,
+        negative,
+        lambda f_c, f_n: f_n + s * (f_c - f_n),
+        identity=(s == 1.0 and negative is None),
+    )
 
 
 def cfg_w(model: Callable, cond, w: float, negative=None) -> Callable:
@@ -140,8 +177,13 @@ def cfg_w(model: Callable, cond, w: float, negative=None) -> Callable:
     conditioning; w = s - 1 gives the same model as :func:`cfg` with scale s.
     """
     w = _check_scale("w", w)
-    return _guided(model, cond, negative, lambda f_c, f_n: (1 + w) * f_c - w * f_n,
-                   identity=(w == 0.0 and negative is None))
+    return _guided(
+        model,
+        cond,
+        negative,
+        lambda f_c, f_n: (1 + w) * f_c - w * f_n,
+        identity=(w == 0.0 and negative is None),
+    )
 
 
 def cfg_interval(model: Callable, cond, scale: float, t_lo: int, t_hi: int) -> Callable:
@@ -152,7 +194,9 @@ def cfg_interval(model: Callable, cond, scale: float, t_lo: int, t_hi: int) -> C
     s = _check_scale("scale", scale)
     lo, hi = _check_scale("t_lo", t_lo), _check_scale("t_hi", t_hi)
     if lo > hi:
-        raise ValueError(f"t_lo={t_lo} is above t_hi={t_hi}; the interval is t_lo <= t <= t_hi")
+        raise ValueError(
+            f"t_lo={t_lo} is above t_hi={t_hi}; the interval is t_lo <= t <= t_hi"
+        )
     cond = _check_cond("cond", cond, _n_classes(model))
 
     def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -174,8 +218,9 @@ def w_from_scale(scale: float) -> float:
     return _check_scale("scale", scale) - 1.0
 
 
-def tilted_shares(label_probs: torch.Tensor, prior: torch.Tensor, cond, scale: float,
-                  negative=None) -> torch.Tensor:
+def tilted_shares(
+    label_probs: torch.Tensor, prior: torch.Tensor, cond, scale: float, negative=None
+) -> torch.Tensor:
     """Where guidance aims: the share of each part under its target distribution, for data whose
     classes c are drawn per part k with probabilities ``label_probs`` (n_parts, K) = p(c | part k)
     and whose parts have probabilities ``prior`` (n_parts,).
@@ -194,9 +239,16 @@ def tilted_shares(label_probs: torch.Tensor, prior: torch.Tensor, cond, scale: f
     """
     table = torch.as_tensor(label_probs, dtype=torch.float64)
     prior = torch.as_tensor(prior, dtype=torch.float64)
-    if table.ndim != 2 or prior.shape != (table.shape[0],) or (table < 0).any() or (prior < 0).any():
-        raise ValueError(f"label_probs {tuple(table.shape)} must be (n_parts, K) and prior {tuple(prior.shape)} "
-                         f"(n_parts,), both non-negative")
+    if (
+        table.ndim != 2
+        or prior.shape != (table.shape[0],)
+        or (table < 0).any()
+        or (prior < 0).any()
+    ):
+        raise ValueError(
+            f"label_probs {tuple(table.shape)} must be (n_parts, K) and prior {tuple(prior.shape)} "
+            f"(n_parts,), both non-negative"
+        )
     s = _check_scale("scale", scale)
     k = table.shape[1]
     cond, negative = _check_cond("cond", cond, k), _check_cond("negative", negative, k)
@@ -206,13 +258,20 @@ def tilted_shares(label_probs: torch.Tensor, prior: torch.Tensor, cond, scale: f
     if negative is not None:
         weight = weight * table[:, int(negative)] ** (1 - s)
     if not torch.isfinite(weight).all() or weight.sum() <= 0:
-        raise ValueError(f"the target p(x) p(c|x)^{s} p(n|x)^{1 - s} is not a distribution for these label "
-                         f"probabilities (a class with probability 0 where it is raised to a negative power)")
+        raise ValueError(
+            f"the target p(x) p(c|x)^{s} p(n|x)^{1 - s} is not a distribution for these label "
+            f"probabilities (a class with probability 0 where it is raised to a negative power)"
+        )
     return weight / weight.sum()
 
 
-def classifier_guidance(model: Callable, classifier: Callable, cond: int, scale: float,
-                        alphas_cumprod: torch.Tensor) -> Callable:
+def classifier_guidance(
+    model: Callable,
+    classifier: Callable,
+    cond: int,
+    scale: float,
+    alphas_cumprod: torch.Tensor,
+) -> Callable:
     """Classifier guidance (Dhariwal and Nichol 2021, Sec. 4.2 and Algorithm 2) with scale s: a model
     ``(x, t) -> epsilon``
 
@@ -233,17 +292,27 @@ def classifier_guidance(model: Callable, classifier: Callable, cond: int, scale:
     def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():
             xg = x.detach().double().requires_grad_(True)
-            log_p = classifier(xg, t)[:, cond].clamp_min(1e-300).log()  # log p_t(c | x_t), (N,)
-            grad = torch.autograd.grad(log_p.sum(), xg)[0]  # grad_x log p_t(c | x_t), (N, ...)
-        sigma = (1 - abar.to(x.device)[t]).sqrt().reshape((-1,) + (1,) * (x.ndim - 1))  # sqrt(1 - abar_t)
+            log_p = (
+                classifier(xg, t)[:, cond].clamp_min(1e-300).log()
+            )  # log p_t(c | x_t), (N,)
+            grad = torch.autograd.grad(log_p.sum(), xg)[
+                0
+            ]  # grad_x log p_t(c | x_t), (N, ...)
+        sigma = (
+            (1 - abar.to(x.device)[t]).sqrt().reshape((-1,) + (1,) * (x.ndim - 1))
+        )  # sqrt(1 - abar_t)
         return (model(x, t, None).double() - s * sigma * grad).to(x.dtype)
 
     return guided
 
 
-def guidance_vector(model: Callable, x: torch.Tensor, t: torch.Tensor, cond, negative=None) -> torch.Tensor:
+def guidance_vector(
+    model: Callable, x: torch.Tensor, t: torch.Tensor, cond, negative=None
+) -> torch.Tensor:
     """f(x, t, c) - f(x, t, n): the direction guidance adds, s - 1 times over, to plain conditioning
     (in noise units; the sample moves along minus this). Shape of ``x``."""
     k = _n_classes(model)
     cond, negative = _check_cond("cond", cond, k), _check_cond("negative", negative, k)
-    return model(x, t, _batch("cond", cond, x)) - model(x, t, _batch("negative", negative, x))
+    return model(x, t, _batch("cond", cond, x)) - model(
+        x, t, _batch("negative", negative, x)
+    )

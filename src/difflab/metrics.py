@@ -1,4 +1,5 @@
 """Numbers that say whether a claim holds: every check in the book is built on these."""
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,9 @@ from .data.spiral import make_spiral, part_of, project_to_spiral
 from .schedules import q_sample
 
 
-def moment_z_scores(samples: torch.Tensor, mean, var) -> tuple[torch.Tensor, torch.Tensor]:
+def moment_z_scores(
+    samples: torch.Tensor, mean, var
+) -> tuple[torch.Tensor, torch.Tensor]:
     """How many standard errors the sample mean and variance lie from the predicted ``mean`` and ``var``.
 
     ``samples``: (n, d). Returns (z_mean, z_var), each (d,). The standard errors come from the
@@ -21,9 +24,13 @@ def moment_z_scores(samples: torch.Tensor, mean, var) -> tuple[torch.Tensor, tor
     fourth central moment, so they hold for any distribution with finite fourth moment, not
     only a Gaussian. A correct prediction gives |z| < 5 except with probability ~1e-6 per number.
     """
-    x = torch.as_tensor(samples).detach().cpu().double()  # float64 on the CPU: any device's samples
+    x = (
+        torch.as_tensor(samples).detach().cpu().double()
+    )  # float64 on the CPU: any device's samples
     if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(f"samples has shape {tuple(x.shape)}; expected (n, d) with n >= 2")
+        raise ValueError(
+            f"samples has shape {tuple(x.shape)}; expected (n, d) with n >= 2"
+        )
     n = x.shape[0]
     m = x.mean(0)
     c = x - m
@@ -47,13 +54,17 @@ def w2(x: torch.Tensor, y: torch.Tensor) -> float:
     x = torch.as_tensor(x, dtype=torch.float64).cpu()
     y = torch.as_tensor(y, dtype=torch.float64).cpu()
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must be point clouds (n, d) of the same d")
+        raise ValueError(
+            f"x {tuple(x.shape)} and y {tuple(y.shape)} must be point clouds (n, d) of the same d"
+        )
     if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
         raise ValueError("x or y contains NaN or inf")
     cost = torch.cdist(x, y) ** 2
     a = torch.full((len(x),), 1 / len(x), dtype=torch.float64)
     b = torch.full((len(y),), 1 / len(y), dtype=torch.float64)
-    return float(ot.emd2(a.numpy(), b.numpy(), cost.numpy(), numItermax=10_000_000)) ** 0.5
+    return (
+        float(ot.emd2(a.numpy(), b.numpy(), cost.numpy(), numItermax=10_000_000)) ** 0.5
+    )
 
 
 _CACHE: dict = {}
@@ -63,7 +74,10 @@ def spiral_floor(n: int) -> float:
     """The noise floor: W2 between two independent spiral samples of size n, median of 3 seeds.
     Even a perfect sampler's W2 to a finite reference sample is about this large. Cached."""
     if ("floor", n) not in _CACHE:
-        draws = sorted(w2(make_spiral(n, seed=20_000 + k).x, make_spiral(n, seed=10_000 + k).x) for k in range(3))
+        draws = sorted(
+            w2(make_spiral(n, seed=20_000 + k).x, make_spiral(n, seed=10_000 + k).x)
+            for k in range(3)
+        )
         _CACHE[("floor", n)] = draws[1]
     return _CACHE[("floor", n)]
 
@@ -84,8 +98,13 @@ def w2_ratio(samples: torch.Tensor, seed: int = 0, n_ref: int | None = None) -> 
 SEEDS = (0, 1, 2)
 
 
-def median_w2_ratio(sample: Callable[[torch.Tensor, torch.Generator], torch.Tensor], n: int, *,
-                    seeds: Sequence[int] = SEEDS, device=None) -> tuple[float, list[float], list[torch.Tensor]]:
+def median_w2_ratio(
+    sample: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+    n: int,
+    *,
+    seeds: Sequence[int] = SEEDS,
+    device=None,
+) -> tuple[float, list[float], list[torch.Tensor]]:
     """The book's score of a 2-D sampler: r = :func:`w2_ratio` for each seed, and their median.
 
     For each seed s, a generator seeded with s draws the start x_T ~ N(0, I) of shape (n, 2);
@@ -104,13 +123,21 @@ def median_w2_ratio(sample: Callable[[torch.Tensor, torch.Generator], torch.Tens
     return statistics.median(rs), rs, xs
 
 
-def nearest_ratio(samples: torch.Tensor, train: torch.Tensor, fresh: torch.Tensor) -> float:
+def nearest_ratio(
+    samples: torch.Tensor, train: torch.Tensor, fresh: torch.Tensor
+) -> float:
     """Memorisation, as a number: the median distance from each sample to its nearest training
     point, divided by the same median for ``fresh`` points of the data distribution (not in the
     training set). Near 1: the samples are new points, as far from the training set as fresh data
     are. Near 0: they sit on training points (a model that memorises, like the exact denoiser)."""
-    near = lambda x: torch.cdist(torch.as_tensor(x, dtype=torch.float64),
-                                 torch.as_tensor(train, dtype=torch.float64)).min(1).values.median()
+    near = lambda x: (
+        torch.cdist(
+            torch.as_tensor(x, dtype=torch.float64),
+            torch.as_tensor(train, dtype=torch.float64),
+        )
+        .min(1)
+        .values.median()
+    )
     return float(near(samples) / near(fresh))
 
 
@@ -131,7 +158,9 @@ def spiral_coverage(x: torch.Tensor, n_bins: int = 50, max_dist: float = 0.1) ->
 OFF_SPIRAL = -1  # the region of a point that is on no part of the spiral
 
 
-def spiral_region(x: torch.Tensor, n_parts: int = 3, max_dist: float = 0.1) -> torch.Tensor:
+def spiral_region(
+    x: torch.Tensor, n_parts: int = 3, max_dist: float = 0.1
+) -> torch.Tensor:
     """Which part of the spiral each point of ``x`` (N, 2) lies in: a LongTensor (N,) of part ids
     0..n_parts-1, or ``OFF_SPIRAL`` (-1) for points farther than ``max_dist`` from the curve.
 
@@ -152,15 +181,21 @@ def spiral_region(x: torch.Tensor, n_parts: int = 3, max_dist: float = 0.1) -> t
     return torch.where(dist <= max_dist, region, torch.full_like(region, OFF_SPIRAL))
 
 
-def region_shares(x: torch.Tensor, n_parts: int = 3, max_dist: float = 0.1) -> torch.Tensor:
+def region_shares(
+    x: torch.Tensor, n_parts: int = 3, max_dist: float = 0.1
+) -> torch.Tensor:
     """Share of the points of ``x`` in each part, then off the spiral: float64 (n_parts + 1,), sums to 1.
     ``shares[c]`` is the fraction in part c; ``shares[-1]`` the fraction off the spiral."""
     region = spiral_region(x, n_parts, max_dist)
-    counts = torch.bincount(torch.where(region == OFF_SPIRAL, n_parts, region), minlength=n_parts + 1)
+    counts = torch.bincount(
+        torch.where(region == OFF_SPIRAL, n_parts, region), minlength=n_parts + 1
+    )
     return counts.double() / len(region)
 
 
-def part_w2_ratio(x: torch.Tensor, part: int, n_parts: int = 3, seed: int = 0, max_dist: float = 0.1) -> float:
+def part_w2_ratio(
+    x: torch.Tensor, part: int, n_parts: int = 3, seed: int = 0, max_dist: float = 0.1
+) -> float:
     """Diversity inside one part: W2 from the points of ``x`` that lie in ``part`` to a fresh sample of that
     part of the spiral (same size), divided by the W2 between two independent fresh samples of it.
 
@@ -170,12 +205,14 @@ def part_w2_ratio(x: torch.Tensor, part: int, n_parts: int = 3, seed: int = 0, m
     part = check_int("part", part, low=0, high=n_parts - 1)
     inside = torch.as_tensor(x)[spiral_region(x, n_parts, max_dist) == part]
     if len(inside) < 10:
-        raise ValueError(f"only {len(inside)} points of x lie in part {part}; need at least 10 to measure diversity")
+        raise ValueError(
+            f"only {len(inside)} points of x lie in part {part}; need at least 10 to measure diversity"
+        )
 
     def fresh(s):  # n points of the part, by rejection from the whole spiral
         pool = make_spiral(len(inside) * n_parts * 2 + 200, seed=s, n_parts=n_parts)
         pts = pool.x[pool.part == part]
-        return pts[:len(inside)]
+        return pts[: len(inside)]
 
     ref = fresh(40_000 + seed)
     floor = sorted(w2(fresh(50_000 + 10 * seed + k), ref) for k in range(3))[1]
@@ -184,14 +221,26 @@ def part_w2_ratio(x: torch.Tensor, part: int, n_parts: int = 3, seed: int = 0, m
 
 class PullMeasure(NamedTuple):
     """What :func:`class_pull` returns."""
+
     pull: float  # mean |f(x_t, t, c) - f(x_t, t)| over the points and the classes
-    relative: float  # pull / mean |f(x_t, t)|: the share of the prediction the class changes
-    field: torch.Tensor  # (n_classes, N, D): the pulls f(x_t, t, c) - f(x_t, t) themselves
+    relative: (
+        float  # pull / mean |f(x_t, t)|: the share of the prediction the class changes
+    )
+    field: (
+        torch.Tensor
+    )  # (n_classes, N, D): the pulls f(x_t, t, c) - f(x_t, t) themselves
 
 
 @torch.no_grad()
-def class_pull(model, x0: torch.Tensor, t: int, alphas_cumprod: torch.Tensor, *, n_classes: int,
-                       generator: torch.Generator) -> PullMeasure:
+def class_pull(
+    model,
+    x0: torch.Tensor,
+    t: int,
+    alphas_cumprod: torch.Tensor,
+    *,
+    n_classes: int,
+    generator: torch.Generator,
+) -> PullMeasure:
     """The class pull of a conditional denoiser at step ``t`` (Chapter 5): its size, its share of
     the prediction, and the pulls themselves (for :func:`pull_cosine`), from one set of calls.
 
@@ -203,10 +252,17 @@ def class_pull(model, x0: torch.Tensor, t: int, alphas_cumprod: torch.Tensor, *,
     n_classes = check_int("n_classes", n_classes, low=1)
     t = check_int("t", t, low=0, high=len(alphas_cumprod) - 1)
     x0 = torch.as_tensor(x0)
-    xt = q_sample(x0, t, alphas_cumprod, torch.randn(x0.shape, generator=generator).to(x0.device))
+    xt = q_sample(
+        x0, t, alphas_cumprod, torch.randn(x0.shape, generator=generator).to(x0.device)
+    )
     tt = torch.full((len(xt),), t, dtype=torch.long, device=xt.device)
     f_u = model(xt, tt, None).flatten(1)  # (N, D)
-    field = torch.stack([model(xt, tt, torch.full_like(tt, c)).flatten(1) - f_u for c in range(n_classes)])
+    field = torch.stack(
+        [
+            model(xt, tt, torch.full_like(tt, c)).flatten(1) - f_u
+            for c in range(n_classes)
+        ]
+    )
     pull = field.norm(dim=2).mean()
     return PullMeasure(float(pull), float(pull / f_u.norm(dim=1).mean()), field)
 
@@ -219,13 +275,19 @@ def pull_cosine(field: torch.Tensor, reference: torch.Tensor) -> float:
     """
     a, b = torch.as_tensor(field), torch.as_tensor(reference)
     if a.shape != b.shape or a.ndim != 3:
-        raise ValueError(f"field {tuple(a.shape)} and reference {tuple(b.shape)} must be pulls of the same "
-                         f"shape (n_classes, N, D)")
-    a, b = a.detach().double().cpu(), b.detach().double().cpu()  # float64 on the CPU: any device's pulls
+        raise ValueError(
+            f"field {tuple(a.shape)} and reference {tuple(b.shape)} must be pulls of the same "
+            f"shape (n_classes, N, D)"
+        )
+    a, b = (
+        a.detach().double().cpu(),
+        b.detach().double().cpu(),
+    )  # float64 on the CPU: any device's pulls
     return float(torch.nn.functional.cosine_similarity(a, b, dim=2, eps=1e-12).mean())
 
 
 # --- Chapter 8: read the attributes back from a generated shapes image -----------------------
+
 
 def read_attributes(images: torch.Tensor, threshold: float = 0.3):
     """Attribute checkers built from the shapes generator: ``Attributes`` (shape, colour, size,
@@ -237,9 +299,15 @@ def read_attributes(images: torch.Tensor, threshold: float = 0.3):
     - shape and size: the generator's template (4 shapes x 3 sizes, no jitter, moved onto the
       centroid) with the highest soft overlap (intersection over union) with the coverage.
     """
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1:] != (3, 32, 32):
-        raise ValueError(f"images must be a tensor (N, 3, 32, 32) in [0, 1], got "
-                         f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
+    if (
+        not isinstance(images, torch.Tensor)
+        or images.ndim != 4
+        or images.shape[1:] != (3, 32, 32)
+    ):
+        raise ValueError(
+            f"images must be a tensor (N, 3, 32, 32) in [0, 1], got "
+            f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}"
+        )
     images = images.detach().float().cpu()
     n = images.shape[0]
     bright = images.amax(dim=1)  # (N, H, W)
@@ -252,30 +320,58 @@ def read_attributes(images: torch.Tensor, threshold: float = 0.3):
     cy = (w * grid[None, :, None]).sum((1, 2)) / area
     centroid = torch.stack([cx, cy], 1)  # (N, 2)
     position = torch.cdist(centroid, CENTRE).argmin(1)
-    core = (bright > 0.6 * bright.flatten(1).amax(1)[:, None, None]).float()[:, None]  # (N, 1, H, W)
+    core = (bright > 0.6 * bright.flatten(1).amax(1)[:, None, None]).float()[
+        :, None
+    ]  # (N, 1, H, W)
     mean_rgb = (images * core).sum((2, 3)) / core.sum((2, 3)).clamp_min(1)
     colour = torch.cdist(mean_rgb, RGB).argmin(1)
-    soft = (bright / RGB[colour].amax(1)[:, None, None]).clamp(0, 1)  # the object's coverage of each pixel
+    soft = (bright / RGB[colour].amax(1)[:, None, None]).clamp(
+        0, 1
+    )  # the object's coverage of each pixel
     # templates at the detected position, then shifted by whole pixels onto the centroid
     ious = torch.zeros(n, len(SHAPES), len(SIZES))
     for s in range(len(SHAPES)):
         for z in range(len(SIZES)):
-            attrs = Attributes(torch.full((n,), s), torch.zeros(n, dtype=torch.long), torch.full((n,), z), position)
+            attrs = Attributes(
+                torch.full((n,), s),
+                torch.zeros(n, dtype=torch.long),
+                torch.full((n,), z),
+                position,
+            )
             tmpl = render(attrs, jitter=False).amax(1) > threshold  # (N, H, W)
             tw = tmpl.float()
             ta = tw.sum((1, 2)).clamp_min(1)
-            t_c = torch.stack([(tw * grid[None, None, :]).sum((1, 2)) / ta, (tw * grid[None, :, None]).sum((1, 2)) / ta], 1)
+            t_c = torch.stack(
+                [
+                    (tw * grid[None, None, :]).sum((1, 2)) / ta,
+                    (tw * grid[None, :, None]).sum((1, 2)) / ta,
+                ],
+                1,
+            )
             shift = (centroid - t_c).round().long()
-            tmpl = torch.stack([t.roll((int(dy), int(dx)), (0, 1)) for t, (dx, dy) in zip(tmpl, shift)])
-            cover = render(attrs, jitter=False).amax(1) / RGB[0].max()  # soft coverage in [0, 1]
-            cover = torch.stack([c.roll((int(dy), int(dx)), (0, 1)) for c, (dx, dy) in zip(cover, shift)])
-            inter = torch.minimum(cover, soft).flatten(1).sum(1)  # soft intersection over union
+            tmpl = torch.stack(
+                [t.roll((int(dy), int(dx)), (0, 1)) for t, (dx, dy) in zip(tmpl, shift)]
+            )
+            cover = (
+                render(attrs, jitter=False).amax(1) / RGB[0].max()
+            )  # soft coverage in [0, 1]
+            cover = torch.stack(
+                [
+                    c.roll((int(dy), int(dx)), (0, 1))
+                    for c, (dx, dy) in zip(cover, shift)
+                ]
+            )
+            inter = (
+                torch.minimum(cover, soft).flatten(1).sum(1)
+            )  # soft intersection over union
             union = torch.maximum(cover, soft).flatten(1).sum(1).clamp_min(1e-6)
             ious[:, s, z] = inter / union
     best = ious.flatten(1).argmax(1)
     shape, size = best // len(SIZES), best % len(SIZES)
     none = torch.full((n,), -1, dtype=torch.long)
-    return Attributes(*(torch.where(found, a, none) for a in (shape, colour, size, position)))
+    return Attributes(
+        *(torch.where(found, a, none) for a in (shape, colour, size, position))
+    )
 
 
 @torch.no_grad()
@@ -284,7 +380,9 @@ def evenness(values: torch.Tensor, k: int) -> float:
     of their histogram divided by its largest possible value, log k. 1 = all k equally often, 0 = one only."""
     values = torch.as_tensor(values)
     if k < 2 or values.ndim != 1 or not (values[values >= 0] < k).all():
-        raise ValueError(f"evenness needs 1-D values in 0..k-1 (or -1) and k >= 2; got k={k}, values {values[:8].tolist()}")
+        raise ValueError(
+            f"evenness needs 1-D values in 0..k-1 (or -1) and k >= 2; got k={k}, values {values[:8].tolist()}"
+        )
     p = torch.bincount(values[values >= 0], minlength=k).float()
     if p.sum() == 0:
         raise ValueError("evenness: no value >= 0 to count")
@@ -296,5 +394,7 @@ def clip_score(clip, images: torch.Tensor, captions: list[str]) -> torch.Tensor:
     """Cosine similarity between each image and its own caption under Chapter 1's CLIP (N,),
     the CLIP score of Hessel et al. (2021) without its rescaling."""
     if len(captions) != images.shape[0]:
-        raise ValueError(f"{images.shape[0]} images but {len(captions)} captions; give one caption per image")
+        raise ValueError(
+            f"{images.shape[0]} images but {len(captions)} captions; give one caption per image"
+        )
     return (clip.encode_image(images) * clip.encode_text(list(captions))).sum(1).cpu()

@@ -7,6 +7,7 @@ global settings. Figures are made for the book's text column (``COLUMN_PX`` = 67
 ``ANIM_WIDTH`` = 5.6 inches and stored at the column's width (about 120 dpi), so that their
 10-point text is about 16 pixels high, the body text's size.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -27,15 +28,24 @@ from .utils import is_book_build, model_device
 # One palette for the whole book, one meaning per colour (colour-blind safe): these four after
 # Okabe and Ito for what a point *is* ...
 COLORS = {
-    "data": "#0072B2",     # the spiral, real data
-    "noise": "#D55E00",    # noise, noised points
-    "model": "#009E73",    # what a model produced
-    "exact": "#CC79A7",    # exact / closed-form answers
+    "data": "#0072B2",  # the spiral, real data
+    "noise": "#D55E00",  # noise, noised points
+    "model": "#009E73",  # what a model produced
+    "exact": "#CC79A7",  # exact / closed-form answers
     "grey": "#999999",
 }
 # ... and, never reused for those, a separate set for *which part* (class) of the spiral a point
 # belongs to (Okabe and Ito's orange and sky blue, Tol's wine, sand, indigo, green, purple, black).
-PART_COLORS = ["#E69F00", "#56B4E9", "#882255", "#DDCC77", "#332288", "#117733", "#AA4499", "#000000"]
+PART_COLORS = [
+    "#E69F00",
+    "#56B4E9",
+    "#882255",
+    "#DDCC77",
+    "#332288",
+    "#117733",
+    "#AA4499",
+    "#000000",
+]
 SPIRAL_LIM = 2.3  # the spiral fits in [-2.3, 2.3]^2
 COLUMN_PX = 676  # the online book's text column at a 1280-pixel window
 FIG_WIDTH = 6.6  # inches: a static figure at 100 dpi fits the column
@@ -44,15 +54,28 @@ ANIM_WIDTH = 5.6  # inches: an animation's frame, stored at COLUMN_PX pixels wid
 
 def _np(a) -> np.ndarray:
     """A NumPy array of ``a``: a tensor on any device, a list of tensors (stacked), or array-like."""
-    if isinstance(a, (list, tuple)) and a and all(isinstance(v, torch.Tensor) for v in a):
+    if (
+        isinstance(a, (list, tuple))
+        and a
+        and all(isinstance(v, torch.Tensor) for v in a)
+    ):
         a = torch.stack([v.detach().cpu() for v in a])
     if isinstance(a, torch.Tensor):
         a = a.detach().cpu()
-        return (a if a.dtype in (torch.int64, torch.int32, torch.bool) else a.float()).numpy()
+        return (
+            a if a.dtype in (torch.int64, torch.int32, torch.bool) else a.float()
+        ).numpy()
     return np.asarray(a)
 
 
-def style(ax, title: str | None = None, *, lim: float | None = None, equal: bool = False, grid: bool = True):
+def style(
+    ax,
+    title: str | None = None,
+    *,
+    lim: float | None = None,
+    equal: bool = False,
+    grid: bool = True,
+):
     """The book's look for one axes: light grid, no top/right spines, optional square limits."""
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -97,20 +120,30 @@ def collisions(fig, renderer=None) -> list[str]:
     found = []
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
-            labels = [t for t in axis.get_ticklabels(which="both")
-                      if t.get_visible() and t.get_text().strip()]
+            labels = [
+                t
+                for t in axis.get_ticklabels(which="both")
+                if t.get_visible() and t.get_text().strip()
+            ]
             boxes = [_box(t, renderer) for t in labels]
             for i, j in itertools.combinations(range(len(labels)), 2):
                 if _overlap(boxes[i], boxes[j]):
-                    found.append(f"tick labels {labels[i].get_text()!r} and {labels[j].get_text()!r} overlap "
-                                 f"on the axes titled {ax.get_title()!r}")
+                    found.append(
+                        f"tick labels {labels[i].get_text()!r} and {labels[j].get_text()!r} overlap "
+                        f"on the axes titled {ax.get_title()!r}"
+                    )
         title = ax.title
         if title.get_visible() and title.get_text().strip():
             for other in fig.axes:
-                if other is not ax and other.get_visible() and _overlap(_box(title, renderer),
-                                                                        _box(other.patch, renderer)):
-                    found.append(f"the title {title.get_text()!r} is covered by another axes "
-                                 f"(a colour key or a neighbouring panel)")
+                if (
+                    other is not ax
+                    and other.get_visible()
+                    and _overlap(_box(title, renderer), _box(other.patch, renderer))
+                ):
+                    found.append(
+                        f"the title {title.get_text()!r} is covered by another axes "
+                        f"(a colour key or a neighbouring panel)"
+                    )
     return found
 
 
@@ -120,8 +153,15 @@ def _refuse_collisions(event):
         raise ValueError("a figure the reader cannot read: " + "; ".join(found[:3]))
 
 
-def subplots(nrows: int = 1, ncols: int = 1, *, size: float = 3.2, width: float | None = None,
-             height: float | None = None, **kwargs):
+def subplots(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    size: float = 3.2,
+    width: float | None = None,
+    height: float | None = None,
+    **kwargs,
+):
     """``plt.subplots`` with panels of ``size`` inches (or a figure of ``width`` x ``height``) and the
     book's look; a figure wider than the column (``FIG_WIDTH``) is scaled down to fit. Drawing the
     figure raises ``ValueError`` if tick labels collide or a title is covered (:func:`collisions`),
@@ -129,7 +169,9 @@ def subplots(nrows: int = 1, ncols: int = 1, *, size: float = 3.2, width: float 
     w, h = width or size * ncols, height or size * nrows
     if w > FIG_WIDTH:
         w, h = FIG_WIDTH, h * FIG_WIDTH / w
-    fig, axes = plt.subplots(nrows, ncols, figsize=(w, h), squeeze=False, layout="constrained", **kwargs)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(w, h), squeeze=False, layout="constrained", **kwargs
+    )
     fig.canvas.mpl_connect("draw_event", _refuse_collisions)
     for ax in axes.flat:
         style(ax)
@@ -140,8 +182,19 @@ def _ax(ax, size=3.2):
     return subplots(size=size)[1] if ax is None else ax
 
 
-def scatter(points, ax=None, *, c=None, color=None, s: float = 3, alpha: float = 0.6, label=None,
-            title=None, lim: float | None = SPIRAL_LIM, **kwargs):
+def scatter(
+    points,
+    ax=None,
+    *,
+    c=None,
+    color=None,
+    s: float = 3,
+    alpha: float = 0.6,
+    label=None,
+    title=None,
+    lim: float | None = SPIRAL_LIM,
+    **kwargs,
+):
     """Scatter of a 2-D point cloud (N, 2); ``c`` (N,) integer parts are drawn in the book's part colours."""
     ax = _ax(ax)
     p = _np(points)
@@ -149,21 +202,48 @@ def scatter(points, ax=None, *, c=None, color=None, s: float = 3, alpha: float =
         raise ValueError(f"points has shape {p.shape}; expected (N, 2)")
     if c is not None and np.issubdtype(_np(c).dtype, np.integer):
         colors = np.array(PART_COLORS)[_np(c) % len(PART_COLORS)]
-        ax.scatter(p[:, 0], p[:, 1], c=colors, s=s, alpha=alpha, linewidths=0, label=label, **kwargs)
+        ax.scatter(
+            p[:, 0],
+            p[:, 1],
+            c=colors,
+            s=s,
+            alpha=alpha,
+            linewidths=0,
+            label=label,
+            **kwargs,
+        )
     else:
-        ax.scatter(p[:, 0], p[:, 1], c=None if c is None else _np(c), color=color or (None if c is not None else COLORS["data"]),
-                   s=s, alpha=alpha, linewidths=0, label=label, **kwargs)
+        ax.scatter(
+            p[:, 0],
+            p[:, 1],
+            c=None if c is None else _np(c),
+            color=color or (None if c is not None else COLORS["data"]),
+            s=s,
+            alpha=alpha,
+            linewidths=0,
+            label=label,
+            **kwargs,
+        )
     return style(ax, title, lim=lim, equal=True)
 
 
 def spiral(ax=None, *, color: str = "k", lw: float = 0.5, alpha: float = 0.4):
     """The clean spiral (no jitter) as a thin line: the data's curve, to draw samples against."""
     ax = _ax(ax)
-    ax.plot(*_np(spiral_curve(torch.linspace(0, 1, 400))).T, color=color, lw=lw, alpha=alpha)
+    ax.plot(
+        *_np(spiral_curve(torch.linspace(0, 1, 400))).T, color=color, lw=lw, alpha=alpha
+    )
     return ax
 
 
-def loss(history, ax=None, *, every: int = 50, label: str = "loss", title: str | None = "training loss"):
+def loss(
+    history,
+    ax=None,
+    *,
+    every: int = 50,
+    label: str = "loss",
+    title: str | None = "training loss",
+):
     """A training loss curve: the mean of each ``every`` steps of ``history`` (the per-step losses
     that :func:`difflab.training.train` returns), against the step."""
     h = np.asarray(history, dtype=float)
@@ -176,8 +256,17 @@ def loss(history, ax=None, *, every: int = 50, label: str = "loss", title: str |
     return style(ax, title)
 
 
-def trails(paths, ax=None, *, color=None, alpha: float = 0.5, lw: float = 0.7, title=None,
-           lim: float | None = SPIRAL_LIM, mark_ends: bool = True):
+def trails(
+    paths,
+    ax=None,
+    *,
+    color=None,
+    alpha: float = 0.5,
+    lw: float = 0.7,
+    title=None,
+    lim: float | None = SPIRAL_LIM,
+    mark_ends: bool = True,
+):
     """Paths of walks (K, N, 2): a line per walk over its K positions, a dot at start and end."""
     ax = _ax(ax)
     p = _np(paths)
@@ -192,14 +281,34 @@ def trails(paths, ax=None, *, color=None, alpha: float = 0.5, lw: float = 0.7, t
     return style(ax, title, lim=lim, equal=True)
 
 
-def positions(points, ax=None, *, n_parts: int = 3, bins: int = 60, color=None, label=None, title=None,
-              density: bool = True, histtype: str = "stepfilled", alpha: float = 0.45):
+def positions(
+    points,
+    ax=None,
+    *,
+    n_parts: int = 3,
+    bins: int = 60,
+    color=None,
+    label=None,
+    title=None,
+    density: bool = True,
+    histtype: str = "stepfilled",
+    alpha: float = 0.45,
+):
     """Histogram of where points lie along the spiral (position u of the nearest point of the curve,
     0 = inner end, 1 = outer end), with the borders of the ``n_parts`` parts dashed."""
     ax = _ax(ax)
     u, _ = project_to_spiral(torch.as_tensor(points, dtype=torch.float64))
-    ax.hist(_np(u), bins=bins, range=(0, 1), density=density, color=color or COLORS["model"], alpha=alpha,
-            histtype=histtype, label=label, lw=1.2)
+    ax.hist(
+        _np(u),
+        bins=bins,
+        range=(0, 1),
+        density=density,
+        color=color or COLORS["model"],
+        alpha=alpha,
+        histtype=histtype,
+        label=label,
+        lw=1.2,
+    )
     for b in range(1, n_parts):
         ax.axvline(b / n_parts, color="k", lw=0.6, ls="--")
     ax.set_xlim(0, 1)
@@ -207,8 +316,19 @@ def positions(points, ax=None, *, n_parts: int = 3, bins: int = 60, color=None, 
     return style(ax, title)
 
 
-def image_grid(images, ax=None, *, ncols: int | None = None, labels=None, row_labels=None, title=None,
-               cmap="gray", vmin: float | None = None, vmax: float | None = None, pad: int = 1):
+def image_grid(
+    images,
+    ax=None,
+    *,
+    ncols: int | None = None,
+    labels=None,
+    row_labels=None,
+    title=None,
+    cmap="gray",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    pad: int = 1,
+):
     """Images (N, H, W) or (N, C, H, W) tiled into one mosaic on ``ax``; ``labels`` go under the columns
     of a single row, ``row_labels`` (one per row) to the left of the rows. Pixel values are shown as
     they are (give ``vmin``/``vmax`` for the range)."""
@@ -218,20 +338,31 @@ def image_grid(images, ax=None, *, ncols: int | None = None, labels=None, row_la
         if imgs.shape[-1] == 1:
             imgs = imgs[..., 0]
     if imgs.ndim not in (3, 4):
-        raise ValueError(f"images has shape {_np(images).shape}; expected (N, H, W) or (N, C, H, W)")
+        raise ValueError(
+            f"images has shape {_np(images).shape}; expected (N, H, W) or (N, C, H, W)"
+        )
     n, h, w = imgs.shape[:3]
     ncols = n if ncols is None else ncols
     nrows = -(-n // ncols)
     lo = imgs.min() if vmin is None else vmin
     hi = imgs.max() if vmax is None else vmax
-    canvas = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad) + imgs.shape[3:], hi, dtype=float)
+    canvas = np.full(
+        (nrows * (h + pad) + pad, ncols * (w + pad) + pad) + imgs.shape[3:],
+        hi,
+        dtype=float,
+    )
     for i in range(n):
         r, col = divmod(i, ncols)
-        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + col * (w + pad):pad + col * (w + pad) + w] = imgs[i]
+        canvas[
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + col * (w + pad) : pad + col * (w + pad) + w,
+        ] = imgs[i]
     if ax is None:
         cell = min(0.9, FIG_WIDTH / (ncols + (1.6 if row_labels is not None else 0)))
-        _, ax = subplots(width=max(1.0, cell * ncols + (1.6 if row_labels is not None else 0)),
-                         height=max(0.6, cell * nrows + (0.3 if title else 0)))
+        _, ax = subplots(
+            width=max(1.0, cell * ncols + (1.6 if row_labels is not None else 0)),
+            height=max(0.6, cell * nrows + (0.3 if title else 0)),
+        )
     ax.grid(False)  # grid lines would run across the pictures
     if canvas.ndim == 3:
         canvas = np.clip((canvas - lo) / max(hi - lo, 1e-12), 0, 1)
@@ -240,13 +371,23 @@ def image_grid(images, ax=None, *, ncols: int | None = None, labels=None, row_la
         ax.imshow(canvas, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
     if row_labels is not None:
         if len(row_labels) != nrows:
-            raise ValueError(f"{len(row_labels)} row_labels for {nrows} rows; give one per row")
-        ax.set_yticks([pad + r * (h + pad) + (h - 1) / 2 for r in range(nrows)], row_labels, fontsize=8)
+            raise ValueError(
+                f"{len(row_labels)} row_labels for {nrows} rows; give one per row"
+            )
+        ax.set_yticks(
+            [pad + r * (h + pad) + (h - 1) / 2 for r in range(nrows)],
+            row_labels,
+            fontsize=8,
+        )
         ax.tick_params(axis="y", length=0)
     else:
         ax.set_yticks([])
     if labels is not None and nrows == 1:
-        ax.set_xticks([pad + c * (w + pad) + (w - 1) / 2 for c in range(len(labels))], labels, fontsize=8)
+        ax.set_xticks(
+            [pad + c * (w + pad) + (w - 1) / 2 for c in range(len(labels))],
+            labels,
+            fontsize=8,
+        )
         ax.tick_params(length=0)
     else:
         ax.set_xticks([])
@@ -259,11 +400,21 @@ def image_grid(images, ax=None, *, ncols: int | None = None, labels=None, row_la
 
 _ANIM_IMG = re.compile(r'<img id="(_anim_img\w+)">')
 _ANIM_NEW = re.compile(r"(anim\w+) = new Animation\(([^;]*)\);")
-_CDN_STYLE = re.compile(r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*"\s*/?>\s*')
+_CDN_STYLE = re.compile(
+    r'<link rel="stylesheet"\s+href="https://[^"]*font-awesome[^"]*"\s*/?>\s*'
+)
 
 
-def animate(fig, update, n_frames: int, *, interval: int = 80, dpi: float | None = None,
-            alt: str | None = None, start: int = 0):
+def animate(
+    fig,
+    update,
+    n_frames: int,
+    *,
+    interval: int = 80,
+    dpi: float | None = None,
+    alt: str | None = None,
+    start: int = 0,
+):
     """A jshtml animation that plays in the static online book (no live kernel needed).
 
     ``update(i)`` redraws frame ``i`` on ``fig``. Frames are stored ``COLUMN_PX`` pixels wide
@@ -283,20 +434,31 @@ def animate(fig, update, n_frames: int, *, interval: int = 80, dpi: float | None
     anim = animation.FuncAnimation(fig, update, frames=n_frames, interval=interval)
     # JPEG frames are a third of the size of PNG ones for scatter plots, so that a page with
     # two animations stays well under 3 MB
-    with matplotlib.rc_context({"animation.embed_limit": 20, "animation.frame_format": "jpeg"}):
+    with matplotlib.rc_context(
+        {"animation.embed_limit": 20, "animation.frame_format": "jpeg"}
+    ):
         html = anim.to_jshtml(default_mode="loop")
     plt.close(fig)
-    alt = alt or f"An animation of {n_frames} frames; the controls below it play it or step through it."
-    html = _ANIM_IMG.sub(lambda m: f'<img id="{m.group(1)}" alt="{escape(alt, quote=True)}">', html)
+    alt = (
+        alt
+        or f"An animation of {n_frames} frames; the controls below it play it or step through it."
+    )
+    html = _ANIM_IMG.sub(
+        lambda m: f'<img id="{m.group(1)}" alt="{escape(alt, quote=True)}">', html
+    )
     if start:
-        html = _ANIM_NEW.sub(lambda m: f"{m.group(0)} {m.group(1)}.set_frame({start});", html)
+        html = _ANIM_NEW.sub(
+            lambda m: f"{m.group(0)} {m.group(1)}.set_frame({start});", html
+        )
     return HTML(_CDN_STYLE.sub("", html))
 
 
 def _values(name: str, values) -> list:
     values = list(values)
     if not values:
-        raise ValueError(f"values for {name!r} is empty; give the values the explorer may take")
+        raise ValueError(
+            f"values for {name!r} is empty; give the values the explorer may take"
+        )
     return values
 
 
@@ -313,10 +475,19 @@ def _control(name: str, values: list, value):
     import ipywidgets as widgets
 
     if all(isinstance(v, str) for v in values):
-        return widgets.Combobox(options=values, value=values[0] if value is None else value, description=name,
-                                ensure_option=False, continuous_update=False)
-    return widgets.SelectionSlider(options=values, value=_start(values, value), description=name,
-                                   continuous_update=False)
+        return widgets.Combobox(
+            options=values,
+            value=values[0] if value is None else value,
+            description=name,
+            ensure_option=False,
+            continuous_update=False,
+        )
+    return widgets.SelectionSlider(
+        options=values,
+        value=_start(values, value),
+        description=name,
+        continuous_update=False,
+    )
 
 
 def _start(values: list, value):
@@ -339,8 +510,17 @@ def _live(draw, controls: dict, size: tuple[float, float], panels: int = 1):
     return widgets.interactive(show, **controls)
 
 
-def explorer(draw, name: str, values, *, value=None, size: tuple[float, float] = (ANIM_WIDTH, 4.8), panels: int = 1,
-             interval: int = 250, alt: str | None = None):
+def explorer(
+    draw,
+    name: str,
+    values,
+    *,
+    value=None,
+    size: tuple[float, float] = (ANIM_WIDTH, 4.8),
+    panels: int = 1,
+    interval: int = 250,
+    alt: str | None = None,
+):
     """A one-parameter explorer: ``draw(ax, v)`` draws the picture for the value ``v`` of ``name`` on
     an empty axes (on a row of ``panels`` axes when ``panels`` > 1). In Jupyter and Colab it is a
     slider over ``values`` (a text box for text values), starting at the value nearest ``value``;
@@ -360,15 +540,30 @@ def explorer(draw, name: str, values, *, value=None, size: tuple[float, float] =
         draw(ax, values[i])
 
     numbers = not all(isinstance(v, str) for v in values)
-    start = values.index(_start(values, value)) if numbers else values.index(value) if value in values else 0
-    alt = alt or (f"An animation over {name} from {_label(name, values[0])} to {_label(name, values[-1])} "
-                  f"in {len(values)} frames, opening at {_label(name, values[start])}; the controls below "
-                  "it play it or step through it.")
+    start = (
+        values.index(_start(values, value))
+        if numbers
+        else values.index(value)
+        if value in values
+        else 0
+    )
+    alt = alt or (
+        f"An animation over {name} from {_label(name, values[0])} to {_label(name, values[-1])} "
+        f"in {len(values)} frames, opening at {_label(name, values[start])}; the controls below "
+        "it play it or step through it."
+    )
     return animate(fig, frame, len(values), interval=interval, alt=alt, start=start)
 
 
-def grid_explorer(draw, rows: tuple[str, list], cols: tuple[str, list], *, value=None, panel: float = 1.6,
-                  size: tuple[float, float] = (4.0, 3.6)):
+def grid_explorer(
+    draw,
+    rows: tuple[str, list],
+    cols: tuple[str, list],
+    *,
+    value=None,
+    panel: float = 1.6,
+    size: tuple[float, float] = (4.0, 3.6),
+):
     """A two-parameter explorer: ``draw(ax, a, b)`` draws the picture for the value ``a`` of the
     parameter ``rows = (name, values)`` and ``b`` of ``cols``. In Jupyter and Colab it is one control
     per parameter (a text box for text, a slider for numbers) starting at ``value = (a, b)``; while
@@ -378,23 +573,45 @@ def grid_explorer(draw, rows: tuple[str, list], cols: tuple[str, list], *, value
     (name_a, values_a), (name_b, values_b) = rows, cols
     values_a, values_b = _values(name_a, values_a), _values(name_b, values_b)
     if name_a == name_b:
-        raise ValueError(f"both parameters are called {name_a!r}; give them different names")
+        raise ValueError(
+            f"both parameters are called {name_a!r}; give them different names"
+        )
     if not is_book_build():
         start_a, start_b = (None, None) if value is None else value
-        return _live(draw, {name_a: _control(name_a, values_a, start_a),
-                            name_b: _control(name_b, values_b, start_b)}, size)
+        return _live(
+            draw,
+            {
+                name_a: _control(name_a, values_a, start_a),
+                name_b: _control(name_b, values_b, start_b),
+            },
+            size,
+        )
     fig, axes = subplots(len(values_a), len(values_b), size=panel)
     axes = np.asarray(axes).reshape(len(values_a), len(values_b))
     for (i, a), (j, b) in itertools.product(enumerate(values_a), enumerate(values_b)):
         draw(axes[i, j], a, b)
         axes[i, j].set_title(_label(name_b, b) if i == 0 else "", fontsize=9)
-        axes[i, j].set_ylabel(textwrap.fill(_label(name_a, a), 18) if j == 0 else "", fontsize=8)
+        axes[i, j].set_ylabel(
+            textwrap.fill(_label(name_a, a), 18) if j == 0 else "", fontsize=8
+        )
     plt.close(fig)
     return fig
 
 
-def field(model, t: int, ax=None, *, lim: float = SPIRAL_LIM, n: int = 17, color=None, title=None, cond=None,
-          key: str | None = "length", vmax: float | None = None, device=None):
+def field(
+    model,
+    t: int,
+    ax=None,
+    *,
+    lim: float = SPIRAL_LIM,
+    n: int = 17,
+    color=None,
+    title=None,
+    cond=None,
+    key: str | None = "length",
+    vmax: float | None = None,
+    device=None,
+):
     """The vector field -eps(x, t) of a 2-D denoiser on an n x n grid: the direction a reverse step
     moves each point. Arrows are normalised to equal length; their colour shows the magnitude, on a
     scale from 0 to ``vmax`` (default: this field's largest), explained by a colour key labelled
@@ -418,7 +635,9 @@ def field(model, t: int, ax=None, *, lim: float = SPIRAL_LIM, n: int = 17, color
     if color is not None:
         ax.quiver(*args, color=color, **kw)
     else:
-        q = ax.quiver(*args, norm[:, 0], cmap="viridis", clim=(0, vmax or float(norm.max())), **kw)
+        q = ax.quiver(
+            *args, norm[:, 0], cmap="viridis", clim=(0, vmax or float(norm.max())), **kw
+        )
         if key:
             ax.figure.colorbar(q, ax=ax, shrink=0.8, label=key, pad=0.02)
     return style(ax, title, lim=lim, equal=True)
@@ -428,13 +647,29 @@ def field_key(axes, vmax: float, key: str = "length"):
     """One colour key for a row (or grid) of :func:`field` panels drawn with the same ``vmax`` and
     ``key=None``, beside the last of them: the panels share one scale, so their colours compare."""
     axes = list(np.atleast_1d(axes).flat)
-    mappable = matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, vmax), cmap="viridis")
+    mappable = matplotlib.cm.ScalarMappable(
+        norm=matplotlib.colors.Normalize(0, vmax), cmap="viridis"
+    )
     return axes[0].figure.colorbar(mappable, ax=axes, shrink=0.8, label=key, pad=0.02)
 
 
-def heatmap(matrix, ax=None, *, title=None, xlabel=None, ylabel=None, xticklabels=None, yticklabels=None,
-            cmap="viridis", vmin: float | None = None, vmax: float | None = None, colorbar: bool = True,
-            annotate: bool = False, fmt: str = "{:.2f}", text=None):
+def heatmap(
+    matrix,
+    ax=None,
+    *,
+    title=None,
+    xlabel=None,
+    ylabel=None,
+    xticklabels=None,
+    yticklabels=None,
+    cmap="viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    colorbar: bool = True,
+    annotate: bool = False,
+    fmt: str = "{:.2f}",
+    text=None,
+):
     """A matrix (R, C) as coloured cells, row 0 at the top (e.g. CLIP's similarity matrix:
     images down, captions across). ``annotate`` writes each value in its cell; ``text`` (R, C)
     strings are written instead when given (e.g. the unclipped values of a clipped matrix)."""
@@ -442,10 +677,15 @@ def heatmap(matrix, ax=None, *, title=None, xlabel=None, ylabel=None, xticklabel
     if m.ndim != 2:
         raise ValueError(f"matrix has shape {m.shape}; expected (rows, columns)")
     ax = _ax(ax, size=3.6)
-    im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", aspect="auto")
+    im = ax.imshow(
+        m, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", aspect="auto"
+    )
     if colorbar:
         ax.figure.colorbar(im, ax=ax, shrink=0.8)
-    for labels, setter, n in [(xticklabels, ax.set_xticks, m.shape[1]), (yticklabels, ax.set_yticks, m.shape[0])]:
+    for labels, setter, n in [
+        (xticklabels, ax.set_xticks, m.shape[1]),
+        (yticklabels, ax.set_yticks, m.shape[0]),
+    ]:
         if labels is not None:
             setter(range(n), labels, fontsize=7)
     for axis, labels in [(ax.xaxis, xticklabels), (ax.yaxis, yticklabels)]:
@@ -458,7 +698,15 @@ def heatmap(matrix, ax=None, *, title=None, xlabel=None, ylabel=None, xticklabel
             r, g, b, _ = im.cmap(im.norm(v))
             light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5  # dark text on light cells
             label = fmt.format(v) if text is None else text[i][j]
-            ax.text(j, i, label, ha="center", va="center", fontsize=7, color="k" if light else "w")
+            ax.text(
+                j,
+                i,
+                label,
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="k" if light else "w",
+            )
     ax.grid(False)
     ax.set_xlabel(xlabel or "")
     ax.set_ylabel(ylabel or "")
@@ -467,17 +715,26 @@ def heatmap(matrix, ax=None, *, title=None, xlabel=None, ylabel=None, xticklabel
     return ax
 
 
-def captioned(images, captions, *, ncols: int = 6, size: float = 1.6, title=None, wrap: int = 22):
+def captioned(
+    images, captions, *, ncols: int = 6, size: float = 1.6, title=None, wrap: int = 22
+):
     """Images (N, 3, H, W) in [0, 1], each with its caption (wrapped) over it; returns the axes (rows,
     cols). The grid is at most ``FIG_WIDTH`` wide, so keep ``ncols`` small enough for the captions."""
     imgs = _np(images)
     if imgs.ndim != 4 or len(imgs) != len(captions):
-        raise ValueError(f"images has shape {imgs.shape} and there are {len(captions)} captions; "
-                         f"expected (N, C, H, W) and N captions")
+        raise ValueError(
+            f"images has shape {imgs.shape} and there are {len(captions)} captions; "
+            f"expected (N, C, H, W) and N captions"
+        )
     size = min(size, FIG_WIDTH / ncols)
     nrows = -(-len(imgs) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.45) * nrows), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(size * ncols, (size + 0.45) * nrows),
+        squeeze=False,
+        layout="constrained",
+    )
     for ax in axes.flat:
         ax.axis("off")
     for ax, img, text in zip(axes.flat, imgs, captions):

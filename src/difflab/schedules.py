@@ -4,6 +4,7 @@ Indexing follows diffusers (and most code): the paper's steps t = 1..T are ``t =
 here, so ``betas[t]`` is the variance added by step t + 1 of Ho et al. (2020) and
 ``alphas_cumprod[t]`` is the paper's alpha_bar_{t+1}.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,19 +17,29 @@ from ._checks import check_float, check_int
 def _check_betas(betas: torch.Tensor) -> torch.Tensor:
     betas = torch.as_tensor(betas, dtype=torch.float64)
     if betas.ndim != 1 or betas.numel() == 0:
-        raise ValueError(f"betas has shape {tuple(betas.shape)}; expected a non-empty 1-D tensor (T,)")
+        raise ValueError(
+            f"betas has shape {tuple(betas.shape)}; expected a non-empty 1-D tensor (T,)"
+        )
     bad = ~((betas > 0) & (betas < 1))
     if bad.any():
         i = int(bad.nonzero()[0])
-        raise ValueError(f"betas[{i}]={betas[i].item()} is out of range: every beta must lie in (0, 1)")
+        raise ValueError(
+            f"betas[{i}]={betas[i].item()} is out of range: every beta must lie in (0, 1)"
+        )
     return betas
 
 
-def linear_betas(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
+def linear_betas(
+    T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02
+) -> torch.Tensor:
     """Betas rising linearly from ``beta_start`` to ``beta_end`` (Ho et al. 2020, Sec. 4): float64 (T,)."""
     T = check_int("T", T, low=1)
-    beta_start = check_float("beta_start", beta_start, low=0.0, high=1.0, low_open=True, high_open=True)
-    beta_end = check_float("beta_end", beta_end, low=0.0, high=1.0, low_open=True, high_open=True)
+    beta_start = check_float(
+        "beta_start", beta_start, low=0.0, high=1.0, low_open=True, high_open=True
+    )
+    beta_end = check_float(
+        "beta_end", beta_end, low=0.0, high=1.0, low_open=True, high_open=True
+    )
     return torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
 
 
@@ -52,7 +63,9 @@ def alphas_cumprod(betas: torch.Tensor) -> torch.Tensor:
     return torch.cumprod(1 - _check_betas(betas), dim=0)
 
 
-def q_sample(x0: torch.Tensor, t, alphas_cumprod: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+def q_sample(
+    x0: torch.Tensor, t, alphas_cumprod: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
     """Jump straight to step t: x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise (Ho et al. 2020, eq. 4).
 
     ``x0``: (N, ...) clean data; ``t``: an int or a LongTensor of shape (N,) with values in
@@ -67,15 +80,25 @@ def q_sample(x0: torch.Tensor, t, alphas_cumprod: torch.Tensor, noise: torch.Ten
     T = abar.shape[0]
     t = torch.as_tensor(t, device=x0.device)
     if t.dtype.is_floating_point or t.dtype == torch.bool:
-        raise TypeError(f"t has dtype {t.dtype}; expected integer steps (a LongTensor or an int)")
-    if t.ndim > 1 or (t.ndim == 1 and x0.ndim >= 1 and t.shape[0] not in (1, x0.shape[0])):
-        raise ValueError(f"t has shape {tuple(t.shape)}; expected an int or shape (N,) with N = x0.shape[0] = "
-                         f"{x0.shape[0] if x0.ndim else 'scalar'}")
+        raise TypeError(
+            f"t has dtype {t.dtype}; expected integer steps (a LongTensor or an int)"
+        )
+    if t.ndim > 1 or (
+        t.ndim == 1 and x0.ndim >= 1 and t.shape[0] not in (1, x0.shape[0])
+    ):
+        raise ValueError(
+            f"t has shape {tuple(t.shape)}; expected an int or shape (N,) with N = x0.shape[0] = "
+            f"{x0.shape[0] if x0.ndim else 'scalar'}"
+        )
     if t.numel() and (t.min() < 0 or t.max() >= T):
         bad = t[(t < 0) | (t >= T)].flatten()[0].item()
-        raise ValueError(f"t contains {bad}, out of range: allowed is 0 <= t <= T-1 = {T - 1}")
+        raise ValueError(
+            f"t contains {bad}, out of range: allowed is 0 <= t <= T-1 = {T - 1}"
+        )
     if noise.shape != x0.shape:
-        raise ValueError(f"noise has shape {tuple(noise.shape)} but x0 has shape {tuple(x0.shape)}; they must match")
+        raise ValueError(
+            f"noise has shape {tuple(noise.shape)} but x0 has shape {tuple(x0.shape)}; they must match"
+        )
     a = abar.to(x0.device)[t].to(x0.dtype)
     a = a.reshape(a.shape + (1,) * (x0.ndim - a.ndim))  # (N, 1, ...) broadcasts over x0
     return a.sqrt() * x0 + (1 - a).sqrt() * noise.to(device=x0.device, dtype=x0.dtype)
@@ -98,5 +121,7 @@ def betas_from_abar(alphas_cumprod: torch.Tensor) -> torch.Tensor:
     (T,) in the input dtype."""
     a = torch.as_tensor(alphas_cumprod)
     if a.ndim != 1 or a.numel() == 0:
-        raise ValueError(f"alphas_cumprod has shape {tuple(a.shape)}; expected a non-empty 1-D tensor (T,)")
+        raise ValueError(
+            f"alphas_cumprod has shape {tuple(a.shape)}; expected a non-empty 1-D tensor (T,)"
+        )
     return 1 - a / torch.cat([a.new_ones(1), a[:-1]])

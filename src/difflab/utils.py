@@ -1,4 +1,5 @@
 """Device, seeding, fast mode and progress: the few things every chapter needs first."""
+
 from __future__ import annotations
 
 import os
@@ -22,12 +23,20 @@ def device() -> torch.device:
         try:
             dev = torch.device(name)
         except RuntimeError:
-            raise ValueError(f"DIFFLAB_DEVICE={name!r} is not a torch device; use cpu, cuda, cuda:1 or mps") from None
-        available = {"cpu": True, "cuda": torch.cuda.is_available(),
-                     "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+            raise ValueError(
+                f"DIFFLAB_DEVICE={name!r} is not a torch device; use cpu, cuda, cuda:1 or mps"
+            ) from None
+        available = {
+            "cpu": True,
+            "cuda": torch.cuda.is_available(),
+            "mps": getattr(torch.backends, "mps", None) is not None
+            and torch.backends.mps.is_available(),
+        }
         if not available.get(dev.type, False):
-            raise ValueError(f"DIFFLAB_DEVICE={name!r} names a device this machine does not have; "
-                             f"available here: {', '.join(k for k, v in available.items() if v)}")
+            raise ValueError(
+                f"DIFFLAB_DEVICE={name!r} names a device this machine does not have; "
+                f"available here: {', '.join(k for k, v in available.items() if v)}"
+            )
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -106,13 +115,19 @@ def check_env(seed: int = DEFAULT_SEED) -> torch.device:
     dev = device()
     name = torch.cuda.get_device_name(0) if dev.type == "cuda" else dev.type
     mode = "fast (DIFFLAB_FAST=1)" if is_fast() else "default"
-    print(f"torch {torch.__version__} | device: {name} | mode: {mode} | threads: {threads} | seed: {seed}")
+    print(
+        f"torch {torch.__version__} | device: {name} | mode: {mode} | threads: {threads} | seed: {seed}"
+    )
     return dev
 
 
 def _cores() -> int:
     """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return (
+        len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count() or 1
+    )
 
 
 def _busy_cores(seconds: float = 0.2) -> float | None:
@@ -145,13 +160,17 @@ def set_threads(n: int | None = None) -> int:
     if n is None and os.environ.get("DIFFLAB_THREADS", "").strip():
         value = os.environ["DIFFLAB_THREADS"].strip()
         if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"DIFFLAB_THREADS={value!r} must be a whole number of threads >= 1")
+            raise ValueError(
+                f"DIFFLAB_THREADS={value!r} must be a whole number of threads >= 1"
+            )
         n = int(value)
     if n is None:
         cores, busy = _cores(), _busy_cores()
         n = cores if busy is None else max(1, min(cores, round(cores - busy)))
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n={n!r} must be a whole number of threads >= 1 (or None: choose)")
+        raise ValueError(
+            f"n={n!r} must be a whole number of threads >= 1 (or None: choose)"
+        )
     torch.set_num_threads(n)
     return n
 
@@ -176,7 +195,11 @@ class _Summary:
 
     def __init__(self, iterable, total, desc, disable):
         self.iterable, self.desc, self.disable = iterable, desc, disable
-        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.total = (
+            total
+            if total is not None
+            else (len(iterable) if hasattr(iterable, "__len__") else None)
+        )
         self.postfix = ""
 
     def set_postfix_str(self, s: str = "", refresh: bool = True):
@@ -188,11 +211,17 @@ class _Summary:
             n += 1
             yield item
         if not self.disable:
-            print(f"{self.desc}: {n}" + (f" of {self.total}" if self.total and self.total != n else "")
-                  + " done" + (f", {self.postfix}" if self.postfix else ""))
+            print(
+                f"{self.desc}: {n}"
+                + (f" of {self.total}" if self.total and self.total != n else "")
+                + " done"
+                + (f", {self.postfix}" if self.postfix else "")
+            )
 
 
-def progress(iterable=None, *, total: int | None = None, desc: str = "", disable: bool = False):
+def progress(
+    iterable=None, *, total: int | None = None, desc: str = "", disable: bool = False
+):
     """A text progress bar (tqdm) that updates in place in Jupyter, Colab and a terminal. While
     the static book is built (:func:`is_book_build`) it prints one summary line at the end instead."""
     import sys
@@ -201,5 +230,13 @@ def progress(iterable=None, *, total: int | None = None, desc: str = "", disable
 
     if is_book_build():
         return _Summary(iterable, total, desc, disable)
-    return tqdm(iterable, total=total, desc=desc, file=sys.stdout, mininterval=2.0, ncols=90, disable=disable,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        file=sys.stdout,
+        mininterval=2.0,
+        ncols=90,
+        disable=disable,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
+    )

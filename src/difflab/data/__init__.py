@@ -1,7 +1,24 @@
 """Data generated in code: nothing is downloaded."""
+
 from .shapes import Attributes, ShapesSample, make_shapes, shapes_tokenizer
-from .spiral import SpiralSample, label_probs, make_spiral, project_to_spiral, spiral_curve
+from .spiral import (
+    SpiralSample,
+    label_probs,
+    make_spiral,
+    project_to_spiral,
+    spiral_curve,
+)
 from .tokenizer import Tokenizer
 
-__all__ = ["Attributes", "ShapesSample", "SpiralSample", "Tokenizer", "label_probs", "make_shapes", "make_spiral",
-           "project_to_spiral", "shapes_tokenizer", "spiral_curve"]
+__all__ = [
+    "Attributes",
+    "ShapesSample",
+    "SpiralSample",
+    "Tokenizer",
+    "label_probs",
+    "make_shapes",
+    "make_spiral",
+    "project_to_spiral",
+    "shapes_tokenizer",
+    "spiral_curve",
+]

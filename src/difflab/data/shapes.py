@@ -22,6 +22,7 @@ Held-out split (Chapter 1 trains on "train" and measures on "heldout"):
 Captions may leave attributes out (``p_omit``): "a red circle", "a small shape in the centre".
 CLIP uses such partial captions for zero-shot prompts; Chapter 8 uses them as prompts too.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,21 +41,54 @@ POSITIONS = ["top left", "top right", "bottom left", "bottom right", "centre"]
 ATTRIBUTES = {"shape": SHAPES, "colour": COLOURS, "size": SIZES, "position": POSITIONS}
 N_COMBOS = len(SHAPES) * len(COLOURS) * len(SIZES) * len(POSITIONS)  # 360
 
-RGB = torch.tensor([[0.90, 0.10, 0.10], [1.00, 0.55, 0.00], [0.95, 0.90, 0.10],
-                    [0.10, 0.75, 0.20], [0.15, 0.35, 0.95], [0.60, 0.20, 0.80]])  # (6, 3)
+RGB = torch.tensor(
+    [
+        [0.90, 0.10, 0.10],
+        [1.00, 0.55, 0.00],
+        [0.95, 0.90, 0.10],
+        [0.10, 0.75, 0.20],
+        [0.15, 0.35, 0.95],
+        [0.60, 0.20, 0.80],
+    ]
+)  # (6, 3)
 RADIUS = torch.tensor([4.5, 6.0, 7.5])  # half the width in pixels, per size
-CENTRE = torch.tensor([[9.5, 9.5], [22.5, 9.5], [9.5, 22.5], [22.5, 22.5], [16.0, 16.0]])  # (x, y), y down
+CENTRE = torch.tensor(
+    [[9.5, 9.5], [22.5, 9.5], [9.5, 22.5], [22.5, 22.5], [16.0, 16.0]]
+)  # (x, y), y down
 
 # Words for each attribute value; a caption picks one at random.
 WORDS = {
-    "shape": [["circle", "disc"], ["square", "box"], ["triangle"], ["cross", "plus sign"]],
-    "colour": [["red"], ["orange"], ["yellow"], ["green"], ["blue"], ["purple", "violet"]],
-    "size": [["small", "tiny", "little"], ["medium", "medium-sized", "mid-sized"], ["large", "big", "huge"]],
-    "position": [["top left", "upper left", "top-left"], ["top right", "upper right", "top-right"],
-                 ["bottom left", "lower left", "bottom-left"], ["bottom right", "lower right", "bottom-right"],
-                 ["centre", "center", "middle"]],
+    "shape": [
+        ["circle", "disc"],
+        ["square", "box"],
+        ["triangle"],
+        ["cross", "plus sign"],
+    ],
+    "colour": [
+        ["red"],
+        ["orange"],
+        ["yellow"],
+        ["green"],
+        ["blue"],
+        ["purple", "violet"],
+    ],
+    "size": [
+        ["small", "tiny", "little"],
+        ["medium", "medium-sized", "mid-sized"],
+        ["large", "big", "huge"],
+    ],
+    "position": [
+        ["top left", "upper left", "top-left"],
+        ["top right", "upper right", "top-right"],
+        ["bottom left", "lower left", "bottom-left"],
+        ["bottom right", "lower right", "bottom-right"],
+        ["centre", "center", "middle"],
+    ],
 }
-SHAPE_OMITTED = ["shape", "object"]  # the noun when the caption does not say which shape
+SHAPE_OMITTED = [
+    "shape",
+    "object",
+]  # the noun when the caption does not say which shape
 
 # Sentence templates: {np} is the noun phrase ("small red circle"), {pos} the position.
 # Each template has a form with the position and one without it.
@@ -88,7 +122,9 @@ class ShapesSample(NamedTuple):
 
 def combo_index(attrs: Attributes) -> torch.Tensor:
     """One integer in [0, 360) per image naming its attribute combination."""
-    return ((attrs.shape * len(COLOURS) + attrs.colour) * len(SIZES) + attrs.size) * len(POSITIONS) + attrs.position
+    return (
+        (attrs.shape * len(COLOURS) + attrs.colour) * len(SIZES) + attrs.size
+    ) * len(POSITIONS) + attrs.position
 
 
 def combo_attributes(index) -> Attributes:
@@ -108,7 +144,9 @@ def is_heldout(attrs: Attributes) -> torch.Tensor:
 def split_combos(split: str) -> torch.Tensor:
     """The combination indices of ``split``: "train" (288), "heldout" (72) or "all" (360)."""
     if split not in ("train", "heldout", "all"):
-        raise ValueError(f"split={split!r} is not allowed; use 'train', 'heldout' or 'all'")
+        raise ValueError(
+            f"split={split!r} is not allowed; use 'train', 'heldout' or 'all'"
+        )
     every = torch.arange(N_COMBOS)
     if split == "all":
         return every
@@ -116,7 +154,9 @@ def split_combos(split: str) -> torch.Tensor:
     return every[held] if split == "heldout" else every[~held]
 
 
-def render(attrs: Attributes, generator: torch.Generator | None = None, *, jitter: bool = True) -> torch.Tensor:
+def render(
+    attrs: Attributes, generator: torch.Generator | None = None, *, jitter: bool = True
+) -> torch.Tensor:
     """Draw one image per row of ``attrs``: (N, 3, 32, 32) float in [0, 1].
 
     All images are drawn at once from signed distance functions d(p) (negative inside the
@@ -125,7 +165,9 @@ def render(attrs: Attributes, generator: torch.Generator | None = None, *, jitte
     and each colour channel by up to 0.06.
     """
     n = len(attrs.shape)
-    u = torch.rand(n, 6, generator=generator) * 2 - 1 if jitter else torch.zeros(n, 6)  # (N, 6) in [-1, 1]
+    u = (
+        torch.rand(n, 6, generator=generator) * 2 - 1 if jitter else torch.zeros(n, 6)
+    )  # (N, 6) in [-1, 1]
     centre = CENTRE[attrs.position] + u[:, :2]  # (N, 2)
     r = (RADIUS[attrs.size] + 0.4 * u[:, 2])[:, None, None]  # (N, 1, 1)
     colour = (RGB[attrs.colour] + 0.06 * u[:, 3:]).clamp(0, 1)  # (N, 3)
@@ -136,18 +178,29 @@ def render(attrs: Attributes, generator: torch.Generator | None = None, *, jitte
     dx, dy = torch.broadcast_tensors(dx, dy)  # (N, H, W)
 
     circle = torch.sqrt(dx**2 + dy**2) - r
-    square = torch.maximum(dx.abs(), dy.abs()) - 0.85 * r  # same area as the circle, roughly
+    square = (
+        torch.maximum(dx.abs(), dy.abs()) - 0.85 * r
+    )  # same area as the circle, roughly
     # equilateral triangle pointing up: three half-planes at distance R/2 from its centroid
     R = 1.2 * r  # circumradius
-    ty = dy - R / 4  # centroid a quarter R below the box centre, so the triangle is centred
+    ty = (
+        dy - R / 4
+    )  # centroid a quarter R below the box centre, so the triangle is centred
     s3 = math.sqrt(3) / 2
-    triangle = torch.maximum(torch.maximum(ty, -s3 * dx - 0.5 * ty), s3 * dx - 0.5 * ty) - R / 2
+    triangle = (
+        torch.maximum(torch.maximum(ty, -s3 * dx - 0.5 * ty), s3 * dx - 0.5 * ty)
+        - R / 2
+    )
     arm, half = r, 0.36 * r  # cross: union of two bars
-    cross = torch.minimum(torch.maximum(dx.abs() - arm, dy.abs() - half),
-                          torch.maximum(dx.abs() - half, dy.abs() - arm))
+    cross = torch.minimum(
+        torch.maximum(dx.abs() - arm, dy.abs() - half),
+        torch.maximum(dx.abs() - half, dy.abs() - arm),
+    )
 
     d = torch.stack([circle, square, triangle, cross])  # (4, N, H, W)
-    d = d.gather(0, attrs.shape[None, :, None, None].expand(1, n, SIZE, SIZE))[0]  # (N, H, W)
+    d = d.gather(0, attrs.shape[None, :, None, None].expand(1, n, SIZE, SIZE))[
+        0
+    ]  # (N, H, W)
     cover = (0.5 - d).clamp(0, 1)  # (N, H, W)
     return cover[:, None] * colour[:, :, None, None]  # (N, 3, H, W) on black
 
@@ -156,41 +209,69 @@ def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def describe(attrs: Attributes, generator: torch.Generator | None = None, *, wording: str = "train",
-             p_omit: float = 0.0) -> list[str]:
+def describe(
+    attrs: Attributes,
+    generator: torch.Generator | None = None,
+    *,
+    wording: str = "train",
+    p_omit: float = 0.0,
+) -> list[str]:
     """One caption per row of ``attrs``, in a random template of ``wording`` ("train",
     "heldout" or "all") with random synonyms. Each attribute is left out with probability
     ``p_omit`` (never all four)."""
-    templates = {"train": TRAIN_TEMPLATES, "heldout": HELDOUT_TEMPLATES,
-                 "all": TRAIN_TEMPLATES + HELDOUT_TEMPLATES}.get(wording)
+    templates = {
+        "train": TRAIN_TEMPLATES,
+        "heldout": HELDOUT_TEMPLATES,
+        "all": TRAIN_TEMPLATES + HELDOUT_TEMPLATES,
+    }.get(wording)
     if templates is None:
-        raise ValueError(f"wording={wording!r} is not allowed; use 'train', 'heldout' or 'all'")
+        raise ValueError(
+            f"wording={wording!r} is not allowed; use 'train', 'heldout' or 'all'"
+        )
     p_omit = check_float("p_omit", p_omit, low=0.0, high=1.0, high_open=True)
     n = len(attrs.shape)
-    keep = torch.rand(n, 4, generator=generator) >= p_omit  # shape, colour, size, position
+    keep = (
+        torch.rand(n, 4, generator=generator) >= p_omit
+    )  # shape, colour, size, position
     keep[~keep.any(1), 0] = True  # never an empty description
     pick = torch.randint(0, 2**31 - 1, (n, 6), generator=generator).tolist()
     values = torch.stack(attrs, 1).tolist()  # (N, 4)
     captions = []
-    for (shape, colour, size, position), (k_shape, k_colour, k_size, k_pos), p in zip(values, keep.tolist(), pick):
+    for (shape, colour, size, position), (k_shape, k_colour, k_size, k_pos), p in zip(
+        values, keep.tolist(), pick
+    ):
         noun = WORDS["shape"][shape] if k_shape else SHAPE_OMITTED
         words = [WORDS["size"][size][p[0] % len(WORDS["size"][size])]] if k_size else []
-        words += [WORDS["colour"][colour][p[1] % len(WORDS["colour"][colour])]] if k_colour else []
+        words += (
+            [WORDS["colour"][colour][p[1] % len(WORDS["colour"][colour])]]
+            if k_colour
+            else []
+        )
         words += [noun[p[2] % len(noun)]]
         np_ = " ".join(words)
-        template = templates[p[3] % len(templates)][0 if k_pos else 1].replace("a {np}", "{art} {np}")
+        template = templates[p[3] % len(templates)][0 if k_pos else 1].replace(
+            "a {np}", "{art} {np}"
+        )
         pos = WORDS["position"][position]
-        captions.append(template.format(art=_article(np_), np=np_, pos=pos[p[4] % len(pos)]))
+        captions.append(
+            template.format(art=_article(np_), np=np_, pos=pos[p[4] % len(pos)])
+        )
     return captions
 
 
-def sample_attributes(n: int, generator: torch.Generator | None = None, *, split: str = "train") -> Attributes:
+def sample_attributes(
+    n: int, generator: torch.Generator | None = None, *, split: str = "train"
+) -> Attributes:
     """``n`` attribute combinations drawn uniformly from the combinations of ``split``."""
     combos = split_combos(split)
-    return combo_attributes(combos[torch.randint(len(combos), (n,), generator=generator)])
+    return combo_attributes(
+        combos[torch.randint(len(combos), (n,), generator=generator)]
+    )
 
 
-def make_shapes(n: int, seed: int = 0, *, split: str = "train", p_omit: float = 0.0) -> ShapesSample:
+def make_shapes(
+    n: int, seed: int = 0, *, split: str = "train", p_omit: float = 0.0
+) -> ShapesSample:
     """``n`` captioned images of ``split`` ("train", "heldout" or "all"): combinations and
     caption wordings both come from that split. Seeded by ``seed`` with its own generator
     (the global random state is left alone).
@@ -202,14 +283,24 @@ def make_shapes(n: int, seed: int = 0, *, split: str = "train", p_omit: float = 
     gen = torch.Generator().manual_seed(seed)
     attrs = sample_attributes(n, gen, split=split)
     images = render(attrs, gen)
-    return ShapesSample(images, describe(attrs, gen, wording=split, p_omit=p_omit), attrs)
+    return ShapesSample(
+        images, describe(attrs, gen, wording=split, p_omit=p_omit), attrs
+    )
 
 
 def vocabulary() -> list[str]:
     """Every word any caption can contain, plus a few a user may type (sorted, lower case)."""
-    texts = [w for group in WORDS.values() for value in group for w in value] + SHAPE_OMITTED + EXTRA_WORDS
+    texts = (
+        [w for group in WORDS.values() for value in group for w in value]
+        + SHAPE_OMITTED
+        + EXTRA_WORDS
+    )
     texts += [t for pair in TRAIN_TEMPLATES + HELDOUT_TEMPLATES for t in pair]
-    words = {w for t in texts for w in split_words(t.replace("{np}", " ").replace("{pos}", " "))}
+    words = {
+        w
+        for t in texts
+        for w in split_words(t.replace("{np}", " ").replace("{pos}", " "))
+    }
     return sorted(words | {"a", "an"})
 
 
@@ -222,7 +313,9 @@ def class_prompts(attribute: str) -> list[str]:
     """Zero-shot prompts, one per value of ``attribute``, that name only that attribute:
     "a red shape", "a circle", "a small shape", "a shape in the top left"."""
     if attribute not in ATTRIBUTES:
-        raise ValueError(f"attribute={attribute!r} is not allowed; use one of {list(ATTRIBUTES)}")
+        raise ValueError(
+            f"attribute={attribute!r} is not allowed; use one of {list(ATTRIBUTES)}"
+        )
     if attribute == "shape":
         return [f"{_article(s)} {s}" for s in SHAPES]
     if attribute == "position":

@@ -20,6 +20,7 @@ share q of the points the label of one of the *other* parts, chosen at random, s
 p(label = c | part = k) = 1 - q if c = k, else q / (n_parts - 1) (:func:`label_probs`).
 Chapters 5-7 train on these labels.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,18 +39,29 @@ class SpiralSample(NamedTuple):
     x: torch.Tensor  # (n, 2) float32 points
     u: torch.Tensor  # (n,) position along the spiral in [0, 1]
     part: torch.Tensor  # (n,) long, which of n_parts stretches the point is on
-    label: torch.Tensor  # (n,) long, the class the data set gives the point (its part, unless relabelled)
+    label: (
+        torch.Tensor
+    )  # (n,) long, the class the data set gives the point (its part, unless relabelled)
 
 
 def spiral_curve(u: torch.Tensor) -> torch.Tensor:
     """Points on the spiral (no jitter) at positions ``u`` in [0, 1]: shape ``u.shape + (2,)``."""
     u = torch.as_tensor(u, dtype=torch.float64)
     theta = torch.sqrt(THETA_START**2 + u * (THETA_END**2 - THETA_START**2))
-    return SCALE * torch.stack([theta * torch.cos(theta), theta * torch.sin(theta)], dim=-1)
+    return SCALE * torch.stack(
+        [theta * torch.cos(theta), theta * torch.sin(theta)], dim=-1
+    )
 
 
-def make_spiral(n: int, *, seed: int = 0, jitter: float = 0.03, n_parts: int = 3,
-                label_noise: float = 0.0, device: torch.device | str = "cpu") -> SpiralSample:
+def make_spiral(
+    n: int,
+    *,
+    seed: int = 0,
+    jitter: float = 0.03,
+    n_parts: int = 3,
+    label_noise: float = 0.0,
+    device: torch.device | str = "cpu",
+) -> SpiralSample:
     """Draw ``n`` points spread evenly along the spiral, each moved by N(0, jitter^2 I).
 
     Uses its own generator seeded with ``seed``, so it never disturbs the global random state.
@@ -65,15 +77,21 @@ def make_spiral(n: int, *, seed: int = 0, jitter: float = 0.03, n_parts: int = 3
     n_parts = check_int("n_parts", n_parts, low=1)
     label_noise = check_float("label_noise", label_noise, low=0.0, high=1.0)
     if label_noise > 0 and n_parts < 2:
-        raise ValueError(f"label_noise={label_noise} needs n_parts >= 2 (another part to take the label of)")
+        raise ValueError(
+            f"label_noise={label_noise} needs n_parts >= 2 (another part to take the label of)"
+        )
     gen = torch.Generator().manual_seed(seed)
     u = torch.rand(n, generator=gen, dtype=torch.float64)
     x = spiral_curve(u) + jitter * torch.randn(n, 2, generator=gen, dtype=torch.float64)
     part = part_of(u, n_parts)
     label = part
-    if label_noise > 0:  # drawn after the points, so the points stay those of label_noise = 0
+    if (
+        label_noise > 0
+    ):  # drawn after the points, so the points stay those of label_noise = 0
         relabel = torch.rand(n, generator=gen) < label_noise
-        shift = torch.randint(1, n_parts, (n,), generator=gen)  # another part: part + 1 .. part + K - 1
+        shift = torch.randint(
+            1, n_parts, (n,), generator=gen
+        )  # another part: part + 1 .. part + K - 1
         label = torch.where(relabel, (part + shift) % n_parts, part)
     return SpiralSample(*(v.to(device) for v in (x.float(), u.float(), part, label)))
 
@@ -87,7 +105,9 @@ def label_probs(n_parts: int = 3, label_noise: float = 0.0) -> torch.Tensor:
     label_noise = check_float("label_noise", label_noise, low=0.0, high=1.0)
     if n_parts == 1:
         return torch.ones(1, 1, dtype=torch.float64)
-    table = torch.full((n_parts, n_parts), label_noise / (n_parts - 1), dtype=torch.float64)
+    table = torch.full(
+        (n_parts, n_parts), label_noise / (n_parts - 1), dtype=torch.float64
+    )
     return table.fill_diagonal_(1 - label_noise)
 
 
@@ -98,7 +118,9 @@ def part_of(u: torch.Tensor, n_parts: int = 3) -> torch.Tensor:
     return torch.clamp((u * n_parts).long(), 0, n_parts - 1)
 
 
-def project_to_spiral(x: torch.Tensor, n_grid: int = 4000) -> tuple[torch.Tensor, torch.Tensor]:
+def project_to_spiral(
+    x: torch.Tensor, n_grid: int = 4000
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Nearest point of the spiral for each row of ``x`` (n, 2): returns (u, distance), each (n,):
     its position along the spiral and how far ``x`` lies from it.
 
@@ -107,7 +129,9 @@ def project_to_spiral(x: torch.Tensor, n_grid: int = 4000) -> tuple[torch.Tensor
     x = torch.as_tensor(x)
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"x has shape {tuple(x.shape)}; expected (n, 2) points")
-    grid_s = torch.linspace(0, 1, check_int("n_grid", n_grid, low=2), dtype=torch.float64)
+    grid_s = torch.linspace(
+        0, 1, check_int("n_grid", n_grid, low=2), dtype=torch.float64
+    )
     curve = spiral_curve(grid_s).to(x.device)  # (G, 2)
     dist, idx = torch.cdist(x.double(), curve).min(dim=1)
     return grid_s.to(x.device)[idx].to(x.dtype), dist.to(x.dtype)

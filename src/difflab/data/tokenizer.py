@@ -15,6 +15,7 @@ our captions use about a hundred words, so one id per word is enough.
 - A caption with no words at all (empty, or only spaces and punctuation) raises ValueError,
   and so does a caption longer than ``max_len - 2`` words.
 """
+
 from __future__ import annotations
 
 import re
@@ -41,7 +42,9 @@ class Tokenizer:
         words = list(dict.fromkeys(words))  # keep order, drop repeats
         bad = [w for w in words if w in SPECIALS or split_words(w) != [w]]
         if bad:
-            raise ValueError(f"words contains {bad[:5]}: each entry must be one lower-case word, not a special token")
+            raise ValueError(
+                f"words contains {bad[:5]}: each entry must be one lower-case word, not a special token"
+            )
         self.itos = SPECIALS + words
         self.stoi = {w: i for i, w in enumerate(self.itos)}
 
@@ -63,22 +66,35 @@ class Tokenizer:
     def encode(self, captions: list[str]) -> torch.Tensor:
         """Token ids (N, max_len) long for a list of N captions; see the module docstring."""
         if isinstance(captions, str):
-            raise TypeError("captions must be a list of strings, not one string; wrap it: [caption]")
+            raise TypeError(
+                "captions must be a list of strings, not one string; wrap it: [caption]"
+            )
         rows = torch.full((len(captions), self.max_len), self.pad_id, dtype=torch.long)
         for i, caption in enumerate(captions):
             if not isinstance(caption, str):
                 raise TypeError(f"captions[{i}]={caption!r} must be a str")
             words = split_words(caption)
             if not words:
-                raise ValueError(f"captions[{i}]={caption!r} has no words; an empty caption cannot be encoded")
+                raise ValueError(
+                    f"captions[{i}]={caption!r} has no words; an empty caption cannot be encoded"
+                )
             if len(words) > self.max_len - 2:
-                raise ValueError(f"captions[{i}] has {len(words)} words; at most max_len - 2 = {self.max_len - 2} "
-                                 f"fit: {caption!r}")
-            ids = [self.stoi[BOS]] + [self.stoi.get(w, self.stoi[UNK]) for w in words] + [self.eos_id]
-            rows[i, :len(ids)] = torch.tensor(ids)
+                raise ValueError(
+                    f"captions[{i}] has {len(words)} words; at most max_len - 2 = {self.max_len - 2} "
+                    f"fit: {caption!r}"
+                )
+            ids = (
+                [self.stoi[BOS]]
+                + [self.stoi.get(w, self.stoi[UNK]) for w in words]
+                + [self.eos_id]
+            )
+            rows[i, : len(ids)] = torch.tensor(ids)
         return rows
 
     def decode(self, ids: torch.Tensor) -> list[str]:
         """The words of each row of ids, without ``<bos>``, ``<eos>`` and ``<pad>``."""
         skip = {self.stoi[PAD], self.stoi[BOS], self.stoi[EOS]}
-        return [" ".join(self.itos[i] for i in row.tolist() if i not in skip) for row in torch.atleast_2d(ids)]
+        return [
+            " ".join(self.itos[i] for i in row.tolist() if i not in skip)
+            for row in torch.atleast_2d(ids)
+        ]

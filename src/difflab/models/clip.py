@@ -9,6 +9,7 @@ Ours is small enough to train from scratch on a 2-core CPU in about two minutes:
 a 4-layer convolutional image encoder for 32 x 32 images (CLIP uses a ResNet or a ViT) and a
 2-layer transformer text encoder over word tokens (CLIP: 12 layers over byte-pair tokens).
 """
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,6 @@ from ..data.shapes import shapes_tokenizer
 from ..data.tokenizer import Tokenizer
 
 
-
 @dataclass
 class CLIPConfig:
     embed_dim: int = 512  # D, the shared space (CLIP ViT-B/32: 512)
@@ -34,7 +34,9 @@ class CLIPConfig:
     text_width: int = 64  # transformer width
     text_layers: int = 2
     text_heads: int = 4
-    init_temperature: float = 0.07  # logit scale starts at 1 / 0.07 (Radford et al. 2021, Sec. 2.5)
+    init_temperature: float = (
+        0.07  # logit scale starts at 1 / 0.07 (Radford et al. 2021, Sec. 2.5)
+    )
     max_logit_scale: float = 100.0  # ... and is clamped at 100
 
 
@@ -46,14 +48,21 @@ class ImageEncoder(nn.Module):
 
     def __init__(self, cfg: CLIPConfig):
         super().__init__()
-        layers, c_in = [nn.Conv2d(3, cfg.channels[0], 3, padding=1), nn.GELU()], cfg.channels[0]
+        layers, c_in = (
+            [nn.Conv2d(3, cfg.channels[0], 3, padding=1), nn.GELU()],
+            cfg.channels[0],
+        )
         for c in cfg.channels:
             layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.GELU()]
             c_in = c
         self.convs = nn.Sequential(*layers)
         side = cfg.image_size // 2 ** len(cfg.channels)
-        self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(c_in * side * side, cfg.image_hidden), nn.GELU(),
-                                 nn.LayerNorm(cfg.image_hidden))
+        self.mlp = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c_in * side * side, cfg.image_hidden),
+            nn.GELU(),
+            nn.LayerNorm(cfg.image_hidden),
+        )
         self.projection = nn.Linear(cfg.image_hidden, cfg.embed_dim, bias=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -72,17 +81,34 @@ class TextEncoder(nn.Module):
         super().__init__()
         self.pad_id, self.eos_id = pad_id, eos_id
         self.token_embedding = nn.Embedding(cfg.vocab_size, cfg.text_width)
-        self.positional_embedding = nn.Parameter(0.01 * torch.randn(cfg.max_len, cfg.text_width))
-        layer = nn.TransformerEncoderLayer(cfg.text_width, cfg.text_heads, 4 * cfg.text_width, dropout=0.0,
-                                           activation="gelu", batch_first=True, norm_first=True)
-        self.transformer = nn.TransformerEncoder(layer, cfg.text_layers, enable_nested_tensor=False)
+        self.positional_embedding = nn.Parameter(
+            0.01 * torch.randn(cfg.max_len, cfg.text_width)
+        )
+        layer = nn.TransformerEncoderLayer(
+            cfg.text_width,
+            cfg.text_heads,
+            4 * cfg.text_width,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.transformer = nn.TransformerEncoder(
+            layer, cfg.text_layers, enable_nested_tensor=False
+        )
         self.ln_final = nn.LayerNorm(cfg.text_width)
         self.projection = nn.Linear(cfg.text_width, cfg.embed_dim, bias=False)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        tokens = tokens[:, : int((tokens != self.pad_id).sum(1).max())]  # drop columns that are padding only
-        x = self.token_embedding(tokens) + self.positional_embedding[: tokens.shape[1]]  # (N, L, W)
-        x = self.ln_final(self.transformer(x, src_key_padding_mask=tokens == self.pad_id))
+        tokens = tokens[
+            :, : int((tokens != self.pad_id).sum(1).max())
+        ]  # drop columns that are padding only
+        x = (
+            self.token_embedding(tokens) + self.positional_embedding[: tokens.shape[1]]
+        )  # (N, L, W)
+        x = self.ln_final(
+            self.transformer(x, src_key_padding_mask=tokens == self.pad_id)
+        )
         eos = (tokens == self.eos_id).int().argmax(dim=1)  # (N,) position of <eos>
         x = x[torch.arange(len(tokens)), eos]  # (N, W)
         return F.normalize(self.projection(x), dim=-1)  # (N, D), unit length
@@ -92,17 +118,28 @@ class CLIP(nn.Module):
     """The two encoders and the learned temperature. Public entry points:
     ``encode_text(list_of_str)`` and ``encode_image(images)``, both (N, D) unit vectors."""
 
-    def __init__(self, cfg: CLIPConfig | None = None, tokenizer: Tokenizer | None = None):
+    def __init__(
+        self, cfg: CLIPConfig | None = None, tokenizer: Tokenizer | None = None
+    ):
         super().__init__()
         self.config = cfg = cfg or CLIPConfig()
         self.tokenizer = tokenizer or shapes_tokenizer(cfg.max_len)
-        if len(self.tokenizer) != cfg.vocab_size or self.tokenizer.max_len != cfg.max_len:
-            raise ValueError(f"the tokenizer has {len(self.tokenizer)} words and max_len {self.tokenizer.max_len}; "
-                             f"the config says vocab_size={cfg.vocab_size}, max_len={cfg.max_len}")
+        if (
+            len(self.tokenizer) != cfg.vocab_size
+            or self.tokenizer.max_len != cfg.max_len
+        ):
+            raise ValueError(
+                f"the tokenizer has {len(self.tokenizer)} words and max_len {self.tokenizer.max_len}; "
+                f"the config says vocab_size={cfg.vocab_size}, max_len={cfg.max_len}"
+            )
         self.image_encoder = ImageEncoder(cfg)
-        self.text_encoder = TextEncoder(cfg, self.tokenizer.pad_id, self.tokenizer.eos_id)
+        self.text_encoder = TextEncoder(
+            cfg, self.tokenizer.pad_id, self.tokenizer.eos_id
+        )
         # log of the logit scale, so it stays positive: exp(log(1 / 0.07)) = 14.3 at the start
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.init_temperature)))
+        self.logit_scale = nn.Parameter(
+            torch.tensor(math.log(1 / cfg.init_temperature))
+        )
 
     @property
     def device(self) -> torch.device:
@@ -121,10 +158,14 @@ class CLIP(nn.Module):
         check_images(images, self.config.image_size)
         return self.image_encoder(images.to(self.device, torch.float32))
 
-    def forward(self, images: torch.Tensor, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, captions: list[str]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(image vectors, text vectors, logit scale) for a batch of N matching pairs."""
         if len(images) != len(captions):
-            raise ValueError(f"{len(images)} images but {len(captions)} captions; a batch holds matching pairs")
+            raise ValueError(
+                f"{len(images)} images but {len(captions)} captions; a batch holds matching pairs"
+            )
         return self.encode_image(images), self.encode_text(captions), self.scale()
 
 
@@ -133,24 +174,37 @@ def check_images(images, size: int) -> None:
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images must be a torch.Tensor, not {type(images).__name__}")
     if images.ndim != 4 or images.shape[1] != 3 or images.shape[2:] != (size, size):
-        raise ValueError(f"images has shape {tuple(images.shape)}; expected (N, 3, {size}, {size})")
+        raise ValueError(
+            f"images has shape {tuple(images.shape)}; expected (N, 3, {size}, {size})"
+        )
     if not images.is_floating_point():
-        raise TypeError(f"images has dtype {images.dtype}; expected floats in [0, 1] (divide uint8 images by 255)")
+        raise TypeError(
+            f"images has dtype {images.dtype}; expected floats in [0, 1] (divide uint8 images by 255)"
+        )
     lo, hi = images.min().item(), images.max().item()
     if not (0.0 <= lo and hi <= 1.0):  # also catches NaN
-        raise ValueError(f"images has values in [{lo:.3g}, {hi:.3g}]; expected [0, 1] (not [-1, 1] or [0, 255])")
+        raise ValueError(
+            f"images has values in [{lo:.3g}, {hi:.3g}]; expected [0, 1] (not [-1, 1] or [0, 255])"
+        )
 
 
-def clip_loss(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+def clip_loss(
+    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
     """The symmetric contrastive loss of CLIP (Radford et al. 2021, Fig. 3; InfoNCE, van den Oord et al. 2018).
 
     Row i of ``logits_per_image`` scores image i against every caption of the batch; the right
     caption is number i, so the targets are 0, 1, ..., N-1: the diagonal.
     """
-    logits_per_image = logit_scale * image_features @ text_features.T  # (N, N) scaled cosine similarities
+    logits_per_image = (
+        logit_scale * image_features @ text_features.T
+    )  # (N, N) scaled cosine similarities
     logits_per_text = logits_per_image.T  # row j: caption j against every image
     labels = torch.arange(len(logits_per_image), device=logits_per_image.device)
-    return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
+    return (
+        F.cross_entropy(logits_per_image, labels)
+        + F.cross_entropy(logits_per_text, labels)
+    ) / 2
 
 
 @torch.no_grad()
@@ -160,15 +214,21 @@ def similarity(model: CLIP, images: torch.Tensor, captions: list[str]) -> torch.
 
 
 @torch.no_grad()
-def zero_shot_classify(model: CLIP, images: torch.Tensor, prompts: list[str]) -> torch.Tensor:
+def zero_shot_classify(
+    model: CLIP, images: torch.Tensor, prompts: list[str]
+) -> torch.Tensor:
     """The index of the prompt closest to each image (N,): a classifier made from text alone
     (Radford et al. 2021, Sec. 3.1)."""
     return similarity(model, images, prompts).argmax(dim=1).cpu()
 
 
-def top1_retrieval(image_features: torch.Tensor, text_features: torch.Tensor) -> tuple[float, float]:
+def top1_retrieval(
+    image_features: torch.Tensor, text_features: torch.Tensor
+) -> tuple[float, float]:
     """(image -> text, text -> image) top-1 accuracy in one batch of N matching pairs: the share of
     rows (columns) of the similarity matrix whose largest entry is on the diagonal."""
     sim = image_features @ text_features.T  # (N, N)
     target = torch.arange(len(sim), device=sim.device)
-    return (sim.argmax(1) == target).float().mean().item(), (sim.argmax(0) == target).float().mean().item()
+    return (sim.argmax(1) == target).float().mean().item(), (
+        sim.argmax(0) == target
+    ).float().mean().item()

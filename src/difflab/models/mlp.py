@@ -1,5 +1,6 @@
 """A small time-conditioned MLP denoiser for 2-D points (Chapters 3-7), and the same network as a
 flow-matching velocity model (``VelocityMLP``, the chapter after DDIM)."""
+
 from __future__ import annotations
 
 import math
@@ -11,24 +12,32 @@ from torch import nn
 from .._checks import check_int
 
 
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
+def timestep_embedding(
+    t: torch.Tensor, dim: int, max_period: float = 10_000.0
+) -> torch.Tensor:
     """Sinusoidal embedding of integer steps (Vaswani et al. 2017, Sec. 3.5; used by Ho et al. 2020, App. B).
 
     t: (N,) -> (N, dim): [cos(t w_k), sin(t w_k)] with frequencies w_k from 1 down to 1/max_period.
     """
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    freqs = torch.exp(
+        -math.log(max_period)
+        * torch.arange(half, device=t.device, dtype=torch.float32)
+        / half
+    )
     angles = t.float()[:, None] * freqs[None]  # (N, half)
     return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
 
 @dataclass
 class MLPConfig:
-    dim: int = 2            # dimension of the points
-    hidden: int = 128       # width of every hidden layer
-    depth: int = 3          # number of hidden residual blocks
-    time_dim: int = 64      # size of the sinusoidal time embedding
-    n_classes: int = 0      # number of classes for conditioning (0: unconditional; Chapter 5)
+    dim: int = 2  # dimension of the points
+    hidden: int = 128  # width of every hidden layer
+    depth: int = 3  # number of hidden residual blocks
+    time_dim: int = 64  # size of the sinusoidal time embedding
+    n_classes: int = (
+        0  # number of classes for conditioning (0: unconditional; Chapter 5)
+    )
 
     def __post_init__(self):
         for name in ("dim", "hidden", "depth", "time_dim"):
@@ -62,12 +71,16 @@ class MLPDenoiser(nn.Module):
         self.config = config
         h = config.hidden
         self.inp = nn.Linear(config.dim, h)
-        self.time = nn.Sequential(nn.Linear(config.time_dim, h), nn.SiLU(), nn.Linear(h, h))
+        self.time = nn.Sequential(
+            nn.Linear(config.time_dim, h), nn.SiLU(), nn.Linear(h, h)
+        )
         self.cls = nn.Embedding(config.n_classes + 1, h) if config.n_classes else None
         self.blocks = nn.ModuleList(Block(h) for _ in range(config.depth))
         self.out = nn.Sequential(nn.SiLU(), nn.Linear(h, config.dim))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> torch.Tensor:
         emb = self.time(timestep_embedding(t, self.config.time_dim))  # (N, hidden)
         if cond is not None or self.cls is not None:
             emb = emb + self._class_embedding(cond, x.shape[0], x.device)
@@ -78,7 +91,9 @@ class MLPDenoiser(nn.Module):
 
     def _class_embedding(self, cond, n, device):
         if self.cls is None:
-            raise ValueError("cond was given, but this model has n_classes=0 (it is unconditional)")
+            raise ValueError(
+                "cond was given, but this model has n_classes=0 (it is unconditional)"
+            )
         k = self.config.n_classes
         if cond is None:
             cond = torch.full((n,), k, dtype=torch.long, device=device)
@@ -86,10 +101,14 @@ class MLPDenoiser(nn.Module):
         if cond.ndim == 0:
             cond = cond.expand(n)
         if cond.shape != (n,):
-            raise ValueError(f"cond has shape {tuple(cond.shape)}; expected ({n},) class ids, one per point")
+            raise ValueError(
+                f"cond has shape {tuple(cond.shape)}; expected ({n},) class ids, one per point"
+            )
         if cond.dtype.is_floating_point or cond.min() < 0 or cond.max() > k:
-            raise ValueError(f"cond contains {cond.min().item()}..{cond.max().item()}; allowed class ids are 0..{k - 1} "
-                             f"(and {k} for 'no condition')")
+            raise ValueError(
+                f"cond contains {cond.min().item()}..{cond.max().item()}; allowed class ids are 0..{k - 1} "
+                f"(and {k} for 'no condition')"
+            )
         return self.cls(cond.long())
 
 
@@ -114,13 +133,19 @@ class VelocityMLP(nn.Module):
         self.config = config
         self.net = MLPDenoiser(config)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> torch.Tensor:
         sigma = torch.as_tensor(sigma, device=x.device)
         if not sigma.dtype.is_floating_point:
-            raise TypeError(f"sigma has dtype {sigma.dtype}; a velocity model takes float noise levels in [0, 1], "
-                            f"not the integer steps of a DDPM sampler")
+            raise TypeError(
+                f"sigma has dtype {sigma.dtype}; a velocity model takes float noise levels in [0, 1], "
+                f"not the integer steps of a DDPM sampler"
+            )
         if sigma.ndim == 0:
             sigma = sigma.expand(x.shape[0])
         if sigma.shape != (x.shape[0],):
-            raise ValueError(f"sigma has shape {tuple(sigma.shape)}; expected ({x.shape[0]},), one per point")
+            raise ValueError(
+                f"sigma has shape {tuple(sigma.shape)}; expected ({x.shape[0]},), one per point"
+            )
         return self.net(x, sigma * SIGMA_TO_TIME, cond)

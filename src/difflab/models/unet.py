@@ -13,6 +13,7 @@ which matters for long sentences with several objects.
 The "no condition" input is the zero vector: CLIP embeddings have length 1, so zero is never
 a real sentence, and condition dropout trains the network on it (Ho and Salimans 2022, Alg. 1).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,15 +38,23 @@ class ResBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, emb_dim: int):
         super().__init__()
-        self.norm1, self.conv1 = nn.GroupNorm(8, c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm1, self.conv1 = (
+            nn.GroupNorm(8, c_in),
+            nn.Conv2d(c_in, c_out, 3, padding=1),
+        )
         self.emb = nn.Linear(emb_dim, 2 * c_out)
-        self.norm2, self.conv2 = nn.GroupNorm(8, c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.norm2, self.conv2 = (
+            nn.GroupNorm(8, c_out),
+            nn.Conv2d(c_out, c_out, 3, padding=1),
+        )
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x, emb):
         h = self.conv1(nn.functional.silu(self.norm1(x)))
         scale, shift = self.emb(emb)[:, :, None, None].chunk(2, dim=1)
-        h = self.norm2(h) * (1 + scale) + shift  # the condition scales and shifts every channel
+        h = (
+            self.norm2(h) * (1 + scale) + shift
+        )  # the condition scales and shifts every channel
         h = self.conv2(nn.functional.silu(h))
         return h + self.skip(x)
 
@@ -58,23 +67,44 @@ class TextUNet(nn.Module):
         self.config = cfg = config or UNetConfig()
         c, e = cfg.channels, cfg.emb_dim
         self.time = nn.Sequential(nn.Linear(e, e), nn.SiLU(), nn.Linear(e, e))
-        self.text = nn.Sequential(nn.Linear(cfg.cond_dim, e), nn.SiLU(), nn.Linear(e, e))
-        self.inp = nn.Conv2d(3 + 2, c[0], 3, padding=1)  # the image and two coordinate channels
-        self.down = nn.ModuleList([ResBlock(c[i - 1] if i else c[0], c[i], e) for i in range(len(c))])
+        self.text = nn.Sequential(
+            nn.Linear(cfg.cond_dim, e), nn.SiLU(), nn.Linear(e, e)
+        )
+        self.inp = nn.Conv2d(
+            3 + 2, c[0], 3, padding=1
+        )  # the image and two coordinate channels
+        self.down = nn.ModuleList(
+            [ResBlock(c[i - 1] if i else c[0], c[i], e) for i in range(len(c))]
+        )
         self.pool = nn.AvgPool2d(2)
         self.mid = ResBlock(c[-1], c[-1], e)
-        self.up = nn.ModuleList([ResBlock(c[i] * 2, c[i - 1] if i else c[0], e) for i in reversed(range(len(c)))])
-        self.out = nn.Sequential(nn.GroupNorm(8, c[0]), nn.SiLU(), nn.Conv2d(c[0], 3, 3, padding=1))
+        self.up = nn.ModuleList(
+            [
+                ResBlock(c[i] * 2, c[i - 1] if i else c[0], e)
+                for i in reversed(range(len(c)))
+            ]
+        )
+        self.out = nn.Sequential(
+            nn.GroupNorm(8, c[0]), nn.SiLU(), nn.Conv2d(c[0], 3, 3, padding=1)
+        )
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x has shape {tuple(x.shape)}; expected (N, 3, H, W) with H, W divisible by 4")
+            raise ValueError(
+                f"x has shape {tuple(x.shape)}; expected (N, 3, H, W) with H, W divisible by 4"
+            )
         if cond is None:
             cond = x.new_zeros(x.shape[0], self.config.cond_dim)  # "no condition"
         if cond.shape != (x.shape[0], self.config.cond_dim):
-            raise ValueError(f"cond has shape {tuple(cond.shape)}; expected ({x.shape[0]}, {self.config.cond_dim})")
+            raise ValueError(
+                f"cond has shape {tuple(cond.shape)}; expected ({x.shape[0]}, {self.config.cond_dim})"
+            )
         # a unit-length embedding has coordinates of about 1/sqrt(512); scaled to about 1, like the time embedding's
-        emb = self.time(timestep_embedding(t, self.config.emb_dim)) + self.text(cond * self.config.cond_dim**0.5)
+        emb = self.time(timestep_embedding(t, self.config.emb_dim)) + self.text(
+            cond * self.config.cond_dim**0.5
+        )
         h, skips = self.inp(torch.cat([x, coordinates(x)], dim=1)), []
         for i, block in enumerate(self.down):
             h = block(h if i == 0 else self.pool(h), emb)
@@ -93,7 +123,9 @@ def coordinates(x: torch.Tensor) -> torch.Tensor:
     so that "in the top left" can become a place."""
     n, _, h, w = x.shape
     cols = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype).expand(n, 1, h, w)
-    rows = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)[:, None].expand(n, 1, h, w)
+    rows = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)[:, None].expand(
+        n, 1, h, w
+    )
     return torch.cat([cols, rows], dim=1)
 
 
@@ -120,13 +152,20 @@ class EpsFromV(nn.Module):
         self.config = net.config
         self.register_buffer("alphas_cumprod", alphas_cumprod.float())
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> torch.Tensor:
         abar = self.alphas_cumprod.to(x.device)[t].to(x.dtype)[:, None, None, None]
         return eps_from_v(x, self.net(x, t, cond), abar)
 
 
-def v_loss(net: TextUNet, batch, generator: torch.Generator, alphas_cumprod: torch.Tensor,
-           p_uncond: float = 0.15) -> torch.Tensor:
+def v_loss(
+    net: TextUNet,
+    batch,
+    generator: torch.Generator,
+    alphas_cumprod: torch.Tensor,
+    p_uncond: float = 0.15,
+) -> torch.Tensor:
     """Mean squared error on v with condition dropout: batch = (x0 in [-1, 1], text embeddings (B, D));
     a share ``p_uncond`` of rows get the zero ("no condition") embedding (Ho and Salimans 2022, Alg. 1)."""
     x0, cond = batch
