@@ -1,6 +1,6 @@
 """Benchmark (not a test): few-step samplers on the book's spiral, beside smalldiffusion's own recipe.
 
-For the shipped spiral model of Chapter 3 (``difflab.recipes.load_spiral_denoiser``) it prints
+For the shipped spiral model of Chapter 3 (``difflab.registry.load("spiral_ddpm")``) it prints
 r = W2 / noise floor (median of 3 seeds, 2000 samples each, ``difflab.metrics.w2_ratio`` with
 seeds 0, 1, 2) and the wall time of one 2000-point batch, for every sampler and every timestep
 spacing at 10, 20 and 50 network evaluations (NFE, counted by wrapping the model). Then it
@@ -35,13 +35,9 @@ import torch
 
 from difflab import seed_everything
 from difflab.data import make_spiral
-from difflab.metrics import SEEDS, median_w2_ratio
-from difflab.recipes import (
-    SPIRAL_DDPM,
-    load_spiral_denoiser,
-    spiral_schedule,
-    train_spiral_denoiser,
-)
+from difflab.metrics import SEEDS, median_r, median_w2_ratio
+from difflab import registry
+from difflab.recipes import SPIRAL_DDPM
 from difflab.samplers import SAMPLERS, SPACINGS, spaced_timesteps
 
 N = 2000
@@ -67,14 +63,14 @@ def ours(model, abar, nfe: int, sampler: str, spacing: str):
     ts = spaced_timesteps(T, steps, spacing, alphas_cumprod=abar)
     secs, counted = [], Counted(model)
 
-    def run(x, g):
+    def timed(*args, **kwargs):  # the sampler, its calls counted and its time taken
         counted.calls = 0
         t0 = time.perf_counter()
-        out = SAMPLERS[sampler](counted, x, ts, abar, generator=g)
+        out = SAMPLERS[sampler](*args, **kwargs)
         secs.append(time.perf_counter() - t0)
         return out
 
-    r, rs, _ = median_w2_ratio(run, N, seeds=SEEDS)
+    r, rs = median_r(timed, counted, ts, abar, n=N, seeds=SEEDS)
     return r, rs, counted.calls, min(secs)
 
 
@@ -152,7 +148,7 @@ def main():
         "",
     ]
 
-    model, abar = load_spiral_denoiser(), spiral_schedule()
+    model, abar = registry.load("spiral_ddpm"), registry.schedule("spiral_ddpm")
     lines += [
         "| library | sampler | spacing | NFE | r (median) | r per seed | s / batch |",
         "|---|---|---|---|---|---|---|",
@@ -168,7 +164,7 @@ def main():
     seconds = args.seconds
     if seconds is None:
         t0 = time.perf_counter()
-        train_spiral_denoiser(SPIRAL_DDPM)
+        registry.train("spiral_ddpm")
         seconds = time.perf_counter() - t0
     sd = import_smalldiffusion()
     sd_model, schedule, steps = train_smalldiffusion(

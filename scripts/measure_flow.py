@@ -15,7 +15,7 @@ how far a second training run moves r, which a comparison of two models has to b
 
 Writes src/difflab/checkpoints/spiral_flow_results.json (every number, with the seeds' own r) and
 prints the tables. Chapter 4b measures the same configurations itself with the package's
-functions (flow.vp_levels, flow.ddim_path, metrics.median_w2_ratio).
+functions (conversions.vp_levels, flow_samplers.ddim_path, metrics.median_r).
 """
 
 from __future__ import annotations
@@ -34,24 +34,15 @@ from difflab.flow import (
     ExactVelocity,
     ddim_path,
     euler_sample,
+    flow_heun_sample,
     flow_sigmas,
-    heun_sample,
     path_straightness,
     sample_path,
     vp_levels,
 )
-from difflab.metrics import SEEDS, median_w2_ratio
-from difflab.recipes import (
-    CHECKPOINTS,
-    SPIRAL_FLOW,
-    SPIRAL_FLOW_LOGIT_NORMAL,
-    SPIRAL_REFLOW,
-    changed,
-    load_flow_model,
-    load_spiral_denoiser,
-    spiral_schedule,
-    train_flow_model,
-)
+from difflab.metrics import SEEDS, median_r
+from difflab import registry
+from difflab.recipes import SPIRAL_FLOW, SPIRAL_FLOW_LOGIT_NORMAL, changed
 from difflab.samplers import ddim_sample, spaced_timesteps
 
 N = 2000  # samples per seed, as everywhere in the book
@@ -63,18 +54,14 @@ def r_flow(
     model, sigmas, *, sampler=euler_sample, n: int = N, scale: float = 1.0, device="cpu"
 ):
     """(median r, [r per seed]) of ``sampler(model, x / scale, sigmas)`` from x ~ N(0, I)."""
-    sample = lambda x, g: sampler(model, x / scale, sigmas)  # noqa: E731
-    r, rs, _ = median_w2_ratio(sample, n, device=device)
-    return r, rs
+    start = lambda x, g: x / scale  # noqa: E731
+    return median_r(sampler, model, sigmas, n=n, device=device, start=start)
 
 
 def r_ddim(model, n_steps: int, abar: torch.Tensor, *, n: int = N, device="cpu"):
     """(median r, [r per seed]) of DDIM (eta = 0, trailing spacing) on an epsilon model."""
     ts = spaced_timesteps(len(abar), n_steps, "trailing")
-    r, rs, _ = median_w2_ratio(
-        lambda x, g: ddim_sample(model, x, ts, abar), n, device=device
-    )
-    return r, rs
+    return median_r(ddim_sample, model, ts, abar, n=n, device=device)
 
 
 def _summary(s: torch.Tensor) -> dict:
@@ -107,11 +94,11 @@ def ddim_straightness(
 
 def measure(*, n: int = N, exact_n: int = 5000, device="cpu", log=print) -> dict:
     """Every number of the chapter; ``exact_n`` training points for the exact velocity (0: skip)."""
-    flow = load_flow_model(SPIRAL_FLOW, device=device)
-    reflow = load_flow_model(SPIRAL_REFLOW, device=device)
-    ln = load_flow_model(SPIRAL_FLOW_LOGIT_NORMAL, device=device)
-    ddpm = load_spiral_denoiser(device=device)
-    abar = spiral_schedule()
+    flow = registry.load("spiral_flow", device=device)
+    reflow = registry.load("spiral_flow_reflow", device=device)
+    ln = registry.load("spiral_flow_logit_normal", device=device)
+    ddpm = registry.load("spiral_ddpm", device=device)
+    abar = registry.schedule("spiral_ddpm")
     out = {"n": n, "seeds": list(SEEDS), "nfe": list(NFES)}
 
     def row(key, value):
@@ -157,7 +144,11 @@ def measure(*, n: int = N, exact_n: int = 5000, device="cpu", log=print) -> dict
             "flow_heun",
             {
                 str(2 * steps - 1): r_flow(
-                    flow, flow_sigmas(steps), sampler=heun_sample, n=n, device=device
+                    flow,
+                    flow_sigmas(steps),
+                    sampler=flow_heun_sample,
+                    n=n,
+                    device=device,
                 )
             },
         )
@@ -193,7 +184,7 @@ def training_seeds(
     ``seeds`` (train.seed = init_seed = seed), and, for the uniform one, at DDIM's trailing
     levels; seed 0, the shipped models, is copied from ``shipped`` (a results dict) when given.
     Returns {recipe name: {seed: {key: {nfe: [median r, [r per seed]]}}}}."""
-    abar = spiral_schedule()
+    abar = registry.schedule("spiral_ddpm")
     recipes = {"uniform": SPIRAL_FLOW, "logit_normal": SPIRAL_FLOW_LOGIT_NORMAL}
     out = {name: {} for name in recipes}
     if shipped is not None:
@@ -205,7 +196,7 @@ def training_seeds(
     for name, recipe in recipes.items():
         for seed in seeds:
             start = time.perf_counter()
-            model, _ = train_flow_model(
+            model, _ = registry.train(
                 changed(recipe, train={"seed": seed}, init_seed=seed), device=device
             )
             model.eval()
@@ -311,7 +302,7 @@ def main(argv=None) -> int:
         help="training points of the exact velocity (0: skip)",
     )
     ap.add_argument(
-        "--out", type=Path, default=CHECKPOINTS / "spiral_flow_results.json"
+        "--out", type=Path, default=registry.CHECKPOINTS / "spiral_flow_results.json"
     )
     ap.add_argument(
         "--training-seeds",

@@ -9,7 +9,7 @@ import torch
 from difflab.claims import at_least, at_most, between, check, holds, near
 
 
-def test_a_passing_check_prints_the_claim_then_each_number_and_its_test(capsys):
+def test_a_passing_check_prints_the_claim_then_each_number_with_its_test(capsys):
     check(
         "the loss falls",
         at_most("final loss", 0.12, 0.5),
@@ -32,36 +32,48 @@ def test_a_failing_check_raises_with_the_failed_measure_marked():
         )
 
 
-@pytest.mark.parametrize(
-    "measure",
-    [
-        lambda v: at_most("x", v, 1.0),
-        lambda v: at_least("x", v, 0.0),
-        lambda v: between("x", v, 0.0, 1.0),
-        lambda v: near("x", v, 0.5, 10.0),
-    ],
-)
+MEASURES = {
+    "at_most": lambda v: at_most("x", v, 1.0),
+    "at_least": lambda v: at_least("x", v, 0.0),
+    "between": lambda v: between("x", v, 0.0, 1.0),
+    "near": lambda v: near("x", v, 0.5, 10.0),
+}
+
+
+@pytest.mark.parametrize("measure", MEASURES)
 def test_nan_fails_every_test(measure):
-    assert not measure(math.nan).passed
-    assert measure(0.5).passed
+    assert not MEASURES[measure](math.nan).passed
 
 
-def test_tensors_and_numpy_numbers_are_measured():
-    assert (
-        at_most("x", torch.tensor(0.2), 0.3).passed
-        and at_least("x", np.float32(0.4), 0.3).passed
-    )
+@pytest.mark.parametrize("measure", MEASURES)
+def test_a_number_within_the_limits_passes_every_test(measure):
+    assert MEASURES[measure](0.5).passed
 
 
-def test_percent_format_is_used_for_number_and_limit():
-    m = between("in part", 0.769, 0.7, 0.85, fmt=".1%")
-    assert (m.shown, m.test) == ("76.9%", "70.0% to 85.0%")
+@pytest.mark.parametrize(
+    "value", [torch.tensor(0.2), np.float32(0.2)], ids=["tensor", "numpy"]
+)
+def test_array_numbers_are_measured(value):
+    assert at_most("x", value, 0.3).passed
 
 
-def test_holds_takes_a_boolean_and_what_was_seen():
-    assert holds("order", bool(np.array([1, 2]).argmax() == 1), "1 < 2").passed
-    with pytest.raises(TypeError, match="holds"):
-        holds("order", 1, "1")
+def test_a_format_shows_the_number():
+    assert between("in part", 0.769, 0.7, 0.85, fmt=".1%").shown == "76.9%"
+
+
+def test_a_format_shows_the_limits_too():
+    assert between("in part", 0.769, 0.7, 0.85, fmt=".1%").test == "70.0% to 85.0%"
+
+
+@pytest.mark.parametrize(
+    "condition", [True, np.array([1, 2]).argmax() == 1], ids=["bool", "numpy"]
+)
+def test_holds_takes_a_boolean(condition):
+    assert holds("order", condition, "1 < 2").passed
+
+
+def test_holds_shows_what_was_seen():
+    assert holds("order", True, "1 < 2").shown == "1 < 2"
 
 
 @pytest.mark.parametrize(
@@ -73,6 +85,16 @@ def test_holds_takes_a_boolean_and_what_was_seen():
         (lambda: at_most("x", "big", 1), "'x' must be a number"),
         (lambda: between("x", 1, 2, 1), "low = 2 is above high = 1"),
         (lambda: near("x", 1, 1, -0.1), "tol = -0.1"),
+        (lambda: holds("order", 1, "1"), "condition must be True or False"),
+    ],
+    ids=[
+        "no claim",
+        "no measure",
+        "not a measure",
+        "not a number",
+        "low > high",
+        "negative tol",
+        "holds a number",
     ],
 )
 def test_bad_arguments_are_named(call, match):

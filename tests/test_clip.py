@@ -1,4 +1,3 @@
-import json
 import math
 
 import pytest
@@ -7,18 +6,13 @@ import torch.nn.functional as F
 
 from difflab.data import make_shapes
 from difflab.models.clip import CLIP, CLIPConfig, clip_loss, top1_retrieval
-from difflab.recipes import CLIP_CHECKPOINT as CHECKPOINT
-from difflab.recipes import CLIP_RECIPE, load_clip
-from difflab.saving import read_recipe, read_training_log, save_model
-from difflab.train_clip import (
-    clip_run,
-    evaluate_clip,
-    hard_batch,
-    new_clip,
-    train_clip,
-    training_batch,
-)
-from difflab.training import TrainConfig
+from difflab import registry
+from difflab.clip_eval import evaluate_clip, hard_batch
+from difflab.recipes import CLIP_RECIPE, changed
+from difflab.saving import load_model, read_recipe, save_model
+from difflab.training import train
+
+CHECKPOINT = registry.CHECKPOINTS / "clip.safetensors"
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +118,7 @@ def test_empty_caption_is_a_clear_error(model):
 def test_save_load_round_trip_and_mismatched_file(tmp_path, model):
     path = tmp_path / "m.safetensors"
     save_model(model, path, {"note": "test"})
-    again = load_clip(path)
+    again = load_model(path)
     assert all(
         torch.equal(a, b)
         for a, b in zip(model.state_dict().values(), again.state_dict().values())
@@ -132,7 +126,9 @@ def test_save_load_round_trip_and_mismatched_file(tmp_path, model):
     assert read_recipe(path) == {"note": "test"}
     other = CLIP(CLIPConfig(image_hidden=128))
     save_model(other, path, {})
-    assert load_clip(path).config.image_hidden == 128  # the file rebuilds its own model
+    assert (
+        load_model(path).config.image_hidden == 128
+    )  # the file rebuilds its own model
     from safetensors.torch import load_file, save_file
 
     state = load_file(str(path))
@@ -143,36 +139,40 @@ def test_save_load_round_trip_and_mismatched_file(tmp_path, model):
         metadata={"model": "CLIP", "config": "{}", "recipe": "{}"},
     )
     with pytest.raises(ValueError, match="does not match its CLIP"):
-        load_clip(tmp_path / "x.safetensors")
-    with pytest.raises(FileNotFoundError, match="make it with scripts/train_clip.py"):
-        load_clip(tmp_path / "missing.safetensors")
+        load_model(tmp_path / "x.safetensors")
+    with pytest.raises(FileNotFoundError, match="scripts/train.py --model clip"):
+        registry.load("clip", path=tmp_path / "missing.safetensors")
 
 
 def test_training_is_seeded_and_resumes_exactly(tmp_path):
-    cfg = clip_run(steps=6, batch_size=16, warmup=2)
-    straight = new_clip(cfg)
-    h1 = train_clip(straight, cfg, progress=False)
+    small = changed(
+        CLIP_RECIPE, train={"steps": 6, "batch_size": 16, "warmup_steps": 2}
+    )
+    straight, loss, data, config = registry.parts(small)
+    h1 = train(straight, loss, data, config, progress=False)
     state = tmp_path / "state.pt"
-    resumed = new_clip(cfg)
-    train_clip(resumed, cfg, checkpoint=state, stop_at=3, progress=False)
-    resumed = new_clip(cfg)  # a fresh process: the state file carries everything
-    h2 = train_clip(resumed, cfg, checkpoint=state, progress=False)
-    assert h1["loss"] == pytest.approx(h2["loss"], rel=1e-5)
+    train(
+        registry.build(small),
+        loss,
+        data,
+        config,
+        state=state,
+        stop_at=3,
+        progress=False,
+    )
+    resumed = registry.build(
+        small
+    )  # a fresh process: the state file carries everything
+    h2 = train(resumed, loss, data, config, state=state, progress=False)
+    assert h1 == pytest.approx(h2, rel=1e-5)
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6)
-    with pytest.raises(ValueError, match="was made with config"):
-        train_clip(
-            new_clip(cfg),
-            clip_run(steps=7, batch_size=16),
-            checkpoint=state,
-            progress=False,
-        )
 
 
 def test_training_batches_come_from_the_training_split():
-    from difflab.data.shapes import is_heldout
-
-    assert not is_heldout(training_batch(0, clip_run()).attributes).any()
+    images, _ = registry.FAMILIES["clip"].data(CLIP_RECIPE)(step=0)
+    train_split = make_shapes(128, seed=0, split="train", p_omit=0.2)
+    assert torch.equal(images, train_split.images)
 
 
 # --- the checkpoint that ships with the book ------------------------------------------------------
@@ -180,26 +180,10 @@ def test_training_batches_come_from_the_training_split():
 
 @pytest.fixture(scope="module")
 def shipped():
-    assert CHECKPOINT.is_file(), f"{CHECKPOINT} is missing: run scripts/train_clip.py"
-    return load_clip()
-
-
-def test_shipped_checkpoint_is_small_and_records_its_recipe():
-    assert CHECKPOINT.stat().st_size < 4e6, f"{CHECKPOINT.stat().st_size / 1e6:.1f} MB"
-    assert read_recipe(CHECKPOINT) == json.loads(json.dumps(CLIP_RECIPE)), (
-        "the recipe in code has changed"
+    assert CHECKPOINT.is_file(), (
+        f"{CHECKPOINT} is missing: run scripts/train.py --model clip"
     )
-    assert read_training_log(CHECKPOINT)["script"] == "scripts/train_clip.py"
-
-
-def test_shipped_checkpoint_matches_its_recipe():
-    # The recipe, rerun for its first 20 steps, gives the losses the checkpoint recorded.
-    log, run = read_training_log(CHECKPOINT), read_recipe(CHECKPOINT)["train"]
-    cfg = TrainConfig(**run)
-    losses = train_clip(
-        new_clip(cfg), cfg, stop_at=len(log["first_losses"]), progress=False
-    )["loss"]
-    assert losses == pytest.approx(log["first_losses"], rel=2e-3)
+    return registry.load("clip")
 
 
 def test_shipped_checkpoint_meets_the_targets(shipped):

@@ -7,18 +7,22 @@ import torch
 
 from difflab.samplers import (
     ddim_invert,
+    ddim_noise_std,
     ddim_sample,
-    ddim_sigma,
     ddim_step,
     ddpm_step,
     dpm_solver_2m_sample,
     dpm_solver_2m_sde_sample,
     dpm_solver_2m_weights,
     heun_sample,
+)
+from difflab.schedules import (
+    alphas_cumprod,
+    linear_betas,
     log_snr,
     spaced_timesteps,
+    ve_sigma_from_abar,
 )
-from difflab.schedules import alphas_cumprod, linear_betas, sigma_from_abar
 
 T = 1000
 
@@ -209,7 +213,10 @@ def test_eta_one_is_ddpm():
         beta = 1 - abar[t] / abar[prev]
         beta_tilde = (1 - abar[prev]) / (1 - abar[t]) * beta
         assert torch.allclose(
-            ddim_sigma(abar[t], abar[prev], 1.0) ** 2, beta_tilde, rtol=1e-12, atol=0
+            ddim_noise_std(abar[t], abar[prev], 1.0) ** 2,
+            beta_tilde,
+            rtol=1e-12,
+            atol=0,
         )
         ours, _ = ddim_step(x, eps, abar[t], abar[prev], z, eta=1.0)
         ddpm, _ = ddpm_step(x, eps, abar[t], abar[prev], z)
@@ -233,18 +240,18 @@ def test_one_ddim_step_is_one_euler_step_of_the_ode():
         assert err < 1e-6, f"t={t}->{prev}: {err:.2e}"
 
 
-def test_sigma_from_abar_and_log_snr():
+def test_ve_sigma_from_abar_and_log_snr():
     # sigma^2 = (1 - abar) / abar (DDIM Sec. 4.3) and
     # lambda = log(sqrt(abar) / sqrt(1 - abar)) = -log sigma (DPM-Solver++, Algorithm 2)
     abar = alphas_cumprod(linear_betas())
-    sig, lam = sigma_from_abar(abar), log_snr(abar)
+    sig, lam = ve_sigma_from_abar(abar), log_snr(abar)
     assert torch.allclose(sig**2 * abar, 1 - abar, rtol=1e-12, atol=0)
     closed = abar.sqrt().log() - (1 - abar).sqrt().log()
     assert torch.allclose(lam, closed, rtol=0, atol=1e-12)
     assert torch.allclose(lam, -sig.log(), rtol=0, atol=1e-12)
     assert (sig[1:] > sig[:-1]).all() and (lam[1:] < lam[:-1]).all()
     one = torch.ones((), dtype=torch.float64)
-    assert sigma_from_abar(one) == 0 and log_snr(one) == float("inf")
+    assert ve_sigma_from_abar(one) == 0 and log_snr(one) == float("inf")
 
 
 def test_dpm_solver_2m_weights_follow_algorithm_2():
@@ -421,3 +428,9 @@ def test_bad_input():
         )
     with pytest.raises(ValueError, match=r"x has shape \(3,\)"):
         ddim_sample(_toy_model, torch.zeros(3), [9, 0], abar)
+
+
+def test_ddim_invert_names_its_bad_x0():
+    abar = alphas_cumprod(linear_betas(T=10))
+    with pytest.raises(ValueError, match=r"x0 has shape \(3,\)"):
+        ddim_invert(_toy_model, torch.zeros(3), [9, 0], abar)

@@ -123,3 +123,20 @@ def test_class_posterior_sums_the_weights_of_each_class_and_mixes_the_denoisers(
     # the unconditional exact denoiser is the posterior-weighted mixture of the class ones
     mix = sum(post[:, c : c + 1] * den(x, t, c) for c in range(3))
     assert torch.allclose(mix, den(x, t, None), atol=1e-10)
+
+
+def test_exact_velocity_shares_the_exact_denoisers_posterior_mean():
+    from difflab.conversions import vp_to_flow
+    from difflab.denoisers import ExactVelocity
+
+    abar = alphas_cumprod(linear_betas())
+    data = torch.randn(
+        50, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
+    t = torch.tensor([50, 300, 700])
+    x_t = torch.randn(
+        3, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64
+    )
+    x_sigma, sigma = vp_to_flow(x_t, abar[t])
+    x0_vp = ExactDenoiser(data, abar).x0(x_t, t)
+    assert torch.allclose(ExactVelocity(data).x0(x_sigma, sigma), x0_vp, atol=1e-10)

@@ -24,40 +24,32 @@ from difflab.conversions import (
     vp_to_flow,
 )
 from difflab.data.spiral import make_spiral
+from difflab._checks import check_sigmas
+from difflab.conversions import vp_levels
+from difflab.denoisers import ExactVelocity
 from difflab.flow import (
+    flow_loss,
+    interpolate,
+    reflow_loss,
+    reflow_pairs,
+    sample_sigma,
+    velocity_target,
+)
+from difflab.flow_samplers import (
     FLOW_SAMPLERS,
-    ExactVelocity,
-    check_sigmas,
     ddim_path,
     euler_sample,
     euler_step,
-    flow_loss,
-    flow_sigmas,
-    heun_sample,
-    interpolate,
-    path_straightness,
-    reflow_loss,
-    reflow_pairs,
+    flow_heun_sample,
     sample_path,
-    sample_sigma,
-    shift_sigmas,
-    velocity_target,
-    vp_levels,
 )
-from difflab.metrics import w2_ratio
+from difflab.metrics import path_straightness, w2_ratio
+from difflab.schedules import flow_sigmas, shift_sigmas
 from difflab.models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
-from difflab.recipes import (
-    CHECKPOINTS,
-    FLOW_CHECKPOINTS,
-    SPIRAL_FLOW,
-    SPIRAL_REFLOW,
-    build_flow_model,
-    build_spiral_denoiser,
-    load_flow_model,
-)
+from difflab import registry
 from difflab.samplers import ddim_sample, ddim_step, spaced_timesteps
 from difflab.saving import load_model, read_recipe, save_model
-from difflab.schedules import alphas_cumprod, linear_betas, sigma_from_abar
+from difflab.schedules import alphas_cumprod, linear_betas, ve_sigma_from_abar
 from difflab.training import TrainConfig, train
 from difflab.utils import local_seed
 
@@ -116,8 +108,8 @@ def test_sigma_sampling_uniform_and_logit_normal():
 def test_flow_loss_is_finite_and_training_lowers_it():
     data = make_spiral(2000, seed=0).x
     model = _small_velocity_model()
-    cfg = TrainConfig(steps=80, batch_size=128, lr=3e-3, warmup=10)
-    history = train(model, flow_loss, data, cfg, progress=False)
+    config = TrainConfig(steps=80, batch_size=128, lr=3e-3, warmup_steps=10)
+    history = train(model, flow_loss, data, config, progress=False)
     assert all(torch.isfinite(torch.tensor(history)))
     first, last = sum(history[:10]) / 10, sum(history[-10:]) / 10
     assert last < 0.97 * first, (first, last)
@@ -203,7 +195,7 @@ def test_euler_matches_diffusers_flow_match_euler_in_float64(n_steps, shift):
 def test_heun_is_karras_algorithm_1_by_hand():
     sigmas = torch.tensor([1.0, 0.6, 0.25, 0.0], dtype=F64)
     x = _randn(8, 2, seed=0)
-    got = heun_sample(_toy_velocity, x, sigmas)
+    got = flow_heun_sample(_toy_velocity, x, sigmas)
     y = x
     for s, n in zip(sigmas[:-1], sigmas[1:]):
         d = _toy_velocity(y, s.repeat(8))
@@ -218,12 +210,12 @@ def test_heun_is_karras_algorithm_1_by_hand():
 
 def test_heun_is_second_order():
     x = _randn(100, 2, seed=0)
-    ref = heun_sample(_toy_velocity, x, flow_sigmas(2000))
+    ref = flow_heun_sample(_toy_velocity, x, flow_sigmas(2000))
     err = lambda s, n: (s(_toy_velocity, x, flow_sigmas(n)) - ref).abs().max().item()
-    e_euler, e_heun = err(euler_sample, 20), err(heun_sample, 10)  # 20 vs 19 NFE
+    e_euler, e_heun = err(euler_sample, 20), err(flow_heun_sample, 10)  # 20 vs 19 NFE
     assert e_heun < e_euler / 3, (e_euler, e_heun)
     # halving the step: the error falls ~4x for a second-order method, ~2x for Euler
-    assert err(heun_sample, 20) < err(heun_sample, 10) / 3.5
+    assert err(flow_heun_sample, 20) < err(flow_heun_sample, 10) / 3.5
     assert err(euler_sample, 40) > err(euler_sample, 20) / 2.5
 
 
@@ -240,7 +232,7 @@ def test_samplers_count_calls_call_back_and_draw_nothing():
             _randn(4, 2),
             flow_sigmas(n),
             generator=g,
-            callback=lambda i, s, x: seen.append((i, s)),
+            callback=lambda i, s, x, x0_hat: seen.append((i, s)),
         )
         assert len(calls) == nfe and torch.equal(g.get_state(), state), name
         assert seen == [(i, s) for i, s in enumerate(flow_sigmas(n)[:-1].tolist())]
@@ -309,23 +301,25 @@ def test_velocity_mlp_is_the_denoiser_network_fed_sigma_times_1000(tmp_path):
         again(x, sigma), model(x, sigma)
     )
     a, b = (
-        build_flow_model(),
-        build_spiral_denoiser(),
+        registry.build("spiral_flow"),
+        registry.build("spiral_ddpm"),
     )  # the recipes' networks start alike
     assert all(torch.equal(v, b.state_dict()[k[4:]]) for k, v in a.state_dict().items())
 
 
-@pytest.mark.parametrize("name", list(FLOW_CHECKPOINTS))
+@pytest.mark.parametrize(
+    "name", ["spiral_flow", "spiral_flow_logit_normal", "spiral_flow_reflow"]
+)
 def test_shipped_flow_files_record_their_recipes(name):
-    path = CHECKPOINTS / f"{name}.safetensors"
-    recipe, _ = FLOW_CHECKPOINTS[name]
+    path = registry.CHECKPOINTS / f"{name}.safetensors"
+    recipe = registry.MODELS[name]
     assert read_recipe(path) == recipe and path.stat().st_size < 2_000_000
-    assert isinstance(load_flow_model(recipe), VelocityMLP)
+    assert isinstance(registry.load(name), VelocityMLP)
 
 
 def test_shipped_flow_samples_the_spiral_and_reflow_helps_one_step():
     x = torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
-    flow, reflow = load_flow_model(SPIRAL_FLOW), load_flow_model(SPIRAL_REFLOW)
+    flow, reflow = registry.load("spiral_flow"), registry.load("spiral_flow_reflow")
     r50 = w2_ratio(euler_sample(flow, x, flow_sigmas(50)), 0)
     assert r50 < 2.0, f"shipped flow model, 50 Euler steps: r = {r50:.2f} on one seed"
     r1, r1_reflow = (
@@ -338,10 +332,10 @@ def test_stored_flow_results_reproduce_a_slice():
     """Chapter 4b prints the file scripts/measure_flow.py wrote: re-measure one cheap entry
     (the shipped flow model, Euler at 2 steps, r of the first seed at the stored N), and
     check that the training-seed block starts from the shipped models' own numbers."""
-    res = json.loads((CHECKPOINTS / "spiral_flow_results.json").read_text())
+    res = json.loads((registry.CHECKPOINTS / "spiral_flow_results.json").read_text())
     seed = res["seeds"][0]
     x = torch.randn(res["n"], 2, generator=torch.Generator().manual_seed(seed))
-    flow = load_flow_model(SPIRAL_FLOW)
+    flow = registry.load("spiral_flow")
     r = w2_ratio(euler_sample(flow, x, flow_sigmas(2)), seed)
     assert r == pytest.approx(res["flow_euler"]["2"][1][0], rel=1e-3)
     runs = res["training_seeds"]
@@ -400,7 +394,7 @@ def test_time_variables_and_the_change_of_variables():
     assert (z - interpolate(x0, eps, sigma)).abs().max() < 1e-6  # a point of the flow
     back, abar_back = flow_to_vp(z, sigma)
     assert (back - x_t).abs().max() < 1e-6 and (abar_back - abar).abs().max() < 1e-12
-    ve = sigma_from_abar(abar)  # Chapter 4's sigma
+    ve = ve_sigma_from_abar(abar)  # Chapter 4's sigma
     assert torch.allclose(ve_sigma_from_flow_sigma(sigma), ve, rtol=1e-10)
     assert torch.allclose(flow_sigma_from_ve_sigma(ve), sigma, atol=1e-12)
     v = velocity_target(
@@ -478,7 +472,7 @@ def test_bad_sigmas(sigmas, match):
 def test_bad_arguments_name_what_is_wrong():
     x = torch.zeros(3, 2)
     with pytest.raises(ValueError, match=r"x has shape \(3,\)"):
-        heun_sample(_toy_velocity, torch.zeros(3), [1.0, 0.0])
+        flow_heun_sample(_toy_velocity, torch.zeros(3), [1.0, 0.0])
     with pytest.raises(
         ValueError, match=r"model returned \(3, 3\) at sigma=1.*\(3, 2\)"
     ):
@@ -522,3 +516,18 @@ def test_bad_arguments_name_what_is_wrong():
     with pytest.raises(ValueError, match=r"abar has shape \(2,\)"):
         vp_to_flow(x, torch.full((2,), 0.5))
     assert check_sigmas([1.0, 0.5, 0.0]).dtype == F64
+
+
+def test_old_flow_names_stay_importable_from_flow():
+    from difflab import flow, flow_samplers
+
+    assert flow.heun_sample is flow_samplers.flow_heun_sample
+
+
+def test_flow_callback_sees_the_x0_its_velocity_points_to():
+    x, seen = _randn(4, 2), []
+    euler_sample(
+        _toy_velocity, x, flow_sigmas(3), callback=lambda i, s, x_, x0: seen.append(x0)
+    )
+    v = _toy_velocity(x, torch.ones(4, dtype=F64))
+    assert torch.equal(seen[0], x - v)  # x0_hat = x - sigma v at sigma = 1

@@ -273,3 +273,18 @@ def test_classifier_guidance_with_the_exact_classifier_is_cfg_on_the_exact_denoi
     assert (wrong - cfg(den, 2, 3.0)(x, t)).abs().max() > 1e-3
     with pytest.raises(TypeError, match="one class id"):
         classifier_guidance(den, den.class_posterior, torch.tensor([0, 1]), 3.0, ABAR)
+
+
+def test_n_classes_reads_the_models_config():
+    from difflab.data import make_spiral
+    from difflab.denoisers import ExactCondDenoiser
+    from difflab.guidance import n_classes
+
+    data = make_spiral(60, seed=0, n_parts=3)
+    assert n_classes(ExactCondDenoiser(data.x, data.part, ABAR)) == 3
+
+
+def test_n_classes_of_a_plain_callable_is_zero():
+    from difflab.guidance import n_classes
+
+    assert n_classes(lambda x, t, c: x) == 0

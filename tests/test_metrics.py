@@ -221,3 +221,15 @@ def test_class_pull_gives_its_share_of_the_prediction_and_pull_cosine_reads_dire
     )  # ... and pointing elsewhere (measured: -0.39)
     with pytest.raises(ValueError, match="same shape"):
         pull_cosine(f, f[:2])
+
+
+def test_median_r_is_the_median_w2_ratio_of_the_sampler():
+    from difflab.metrics import median_r, median_w2_ratio
+    from difflab.samplers import ddim_sample
+    from difflab.schedules import alphas_cumprod, linear_betas, spaced_timesteps
+
+    abar = alphas_cumprod(linear_betas())
+    ts = spaced_timesteps(1000, 4, "trailing")
+    model = lambda x, t: 0.1 * x  # noqa: E731
+    r, rs, _ = median_w2_ratio(lambda x, g: ddim_sample(model, x, ts, abar), 200)
+    assert median_r(ddim_sample, model, ts, abar, n=200) == (r, rs)

@@ -30,3 +30,11 @@ def test_bad_conditions_are_named():
         MLPDenoiser(MLPConfig(hidden=8))(x, t, torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="hidden=0"):
         MLPDenoiser(MLPConfig(hidden=0))
+
+
+def test_networks_share_one_timestep_embedding():
+    from difflab.models import layers, mlp, unet
+
+    assert (
+        mlp.timestep_embedding is layers.timestep_embedding is unet.timestep_embedding
+    )

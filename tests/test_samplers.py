@@ -128,3 +128,21 @@ def test_bad_models_and_x():
         ddpm_sample(_toy_model, torch.zeros(3), [9, 0], abar)
     with pytest.raises(ValueError, match="noise_scale=-1.0"):
         ddpm_sample(_toy_model, torch.zeros(3, 2), [9, 0], abar, noise_scale=-1.0)
+
+
+def test_sample_draws_its_start_from_the_seed():
+    from difflab.samplers import sample, spaced_timesteps
+
+    abar = alphas_cumprod(linear_betas())
+    ts = spaced_timesteps(1000, 10, "leading")
+    g = torch.Generator().manual_seed(3)
+    ref = ddpm_sample(
+        _toy_model, torch.randn(50, 2, generator=g), ts, abar, generator=g
+    )
+    assert torch.equal(sample(_toy_model, 3, 50, ts, abar), ref)
+
+
+def test_leading_spacing_is_every_tenth_step_of_the_chapters():
+    from difflab.samplers import spaced_timesteps
+
+    assert spaced_timesteps(1000, 100, "leading") == list(range(990, -1, -10))

@@ -9,30 +9,25 @@ import torch
 from difflab.data.shapes import make_shapes
 from difflab.guidance import cfg
 from difflab.metrics import clip_score, read_attributes
-from difflab.recipes import changed, load_clip
-from difflab.models.unet import TextUNet, UNetConfig, eps_from_v, v_loss, v_target
-from difflab.saving import read_training_log, save_model
-from difflab.t2i import (
-    T2I_CHECKPOINT,
-    T2I_RECIPE,
-    build_t2i,
-    load_t2i,
-    text_to_image,
-    train_t2i,
-)
+from difflab import registry
+from difflab.recipes import T2I_RECIPE, changed
+from difflab.models.unet import TextUNet, UNetConfig, eps_from_v, v_target
+from difflab.saving import load_model, read_training_log, save_model
+from difflab.t2i import text_to_image
+
+T2I_CHECKPOINT = registry.CHECKPOINTS / "t2i.safetensors"
 
 
 @pytest.fixture(scope="module")
 def clip():
-    return load_clip()
+    return registry.load("clip")
 
 
 @pytest.fixture(scope="module")
 def small():
     torch.manual_seed(0)
-    return build_t2i(
-        changed(T2I_RECIPE, model={"channels": [8, 16, 16], "emb_dim": 16})
-    ).eval()
+    recipe = changed(T2I_RECIPE, model={"channels": [8, 16, 16], "emb_dim": 16})
+    return registry.FAMILIES["t2i"].ready(registry.build(recipe), recipe).eval()
 
 
 def test_unet_shapes_and_null_condition():
@@ -139,17 +134,32 @@ def test_text_to_image_shapes_and_bad_input(small, clip):
         32,
         32,
     )
-    for kwargs, msg in [
+
+
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
         (dict(prompt=""), "prompt='' must be a non-empty string"),
         (dict(prompt=[]), "must be a non-empty string"),
-        (dict(prompt="a", negative=" "), "negative=' ' must be None or a non-empty"),
-        (dict(prompt="a", scale=math.nan), "scale=nan must be a finite number"),
-        (dict(prompt="a", scale=math.inf), "scale=inf must be a finite number"),
-        (dict(prompt="a", steps=0), "steps=0 must be an integer >= 1"),
-        (dict(prompt="a", n=0), "n=0 must be an integer >= 1"),
-    ]:
-        with pytest.raises(ValueError, match=msg):
-            text_to_image(model=small, clip=clip, **kwargs)
+        (dict(prompt="a", negative=" "), "negative=' ' must be a non-empty string"),
+        (dict(prompt="a", scale=math.nan), "scale=nan must be a finite real number"),
+        (dict(prompt="a", scale=math.inf), "scale=inf must be a finite real number"),
+        (dict(prompt="a", steps=0), "steps=0 is out of range: allowed is 1 <= steps"),
+        (dict(prompt="a", n=0), "n=0 is out of range: allowed is 1 <= n"),
+    ],
+    ids=[
+        "empty",
+        "no prompts",
+        "blank negative",
+        "nan scale",
+        "inf scale",
+        "0 steps",
+        "n=0",
+    ],
+)
+def test_text_to_image_names_a_bad_argument(small, clip, kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        text_to_image(model=small, clip=clip, **kwargs)
 
 
 def test_checkpoint_of_another_recipe_is_refused(tmp_path, small):
@@ -157,91 +167,52 @@ def test_checkpoint_of_another_recipe_is_refused(tmp_path, small):
     recipe = changed(T2I_RECIPE, model={"channels": [8, 16, 16], "emb_dim": 16})
     save_model(small.net, path, recipe)
     with pytest.raises(ValueError, match="was made with recipe"):
-        load_t2i(path)  # the shipped recipe differs
-    assert isinstance(load_t2i(path, recipe), torch.nn.Module)
-    with pytest.raises(FileNotFoundError, match="make it with scripts/train_t2i.py"):
-        load_t2i(tmp_path / "missing.safetensors")
+        registry.load("t2i", path=path)  # the shipped recipe differs
 
 
-def test_training_loss_falls_and_resumes(tmp_path):
+def test_training_loss_falls():
     recipe = changed(
         T2I_RECIPE,
+        data={"n_images": 64},
         model={"channels": [8, 16, 16], "emb_dim": 16},
-        train={"steps": 30, "batch_size": 16, "ema": 0.0},
+        train={"steps": 30, "batch_size": 16, "ema_decay": 0.0, "warmup_steps": 30},
     )
-    data = (torch.rand(64, 3, 32, 32) * 2 - 1, torch.randn(64, 512))
-    out = tmp_path / "t.safetensors"
-    _, h = train_t2i(
-        changed(recipe, train={"steps": 15}), out=out, checkpoint_every=5, data=data
-    )
-    _, h2 = train_t2i(
-        recipe, out=tmp_path / "u.safetensors", checkpoint_every=5, data=data
-    )
-    assert len(h) == 15 and len(h2) == 30
-    assert sum(h2[-5:]) / 5 < sum(h2[:5]) / 5, (h2[:5], h2[-5:])
-    assert out.exists()
+    _, h = registry.train(recipe, progress=False)
+    assert sum(h[-5:]) / 5 < sum(h[:5]) / 5, (h[:5], h[-5:])
 
 
-@pytest.mark.skipif(
-    not T2I_CHECKPOINT.exists(), reason="shipped checkpoint not built yet"
-)
-def test_shipped_checkpoint_loads():
-    model = load_t2i()
+def test_shipped_checkpoint_has_under_5_million_parameters():
+    model = registry.load("t2i")
     assert sum(p.numel() for p in model.parameters()) < 5_000_000
-    assert T2I_CHECKPOINT.stat().st_size < 40e6
 
 
 def test_training_script_runs_under_torchrun_with_two_processes(tmp_path):
-    # DistributedDataParallel with the gloo backend, 2 CPU processes, a few steps of the shipped recipe's network
+    # DistributedDataParallel with the gloo backend: 2 CPU processes, a few steps
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    script = Path(__file__).parents[1] / "scripts" / "train_t2i.py"
+    script = Path(__file__).parents[1] / "scripts" / "train.py"
     out = tmp_path / "ddp.safetensors"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(script),
-        "--steps",
-        "4",
-        "--batch-size",
-        "8",
-        "--n-images",
-        "64",
-        "--checkpoint-every",
-        "2",
-        "--out",
-        str(out),
-    ]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    cmd += ["--nproc_per_node", "2", str(script), "--model", "spiral_ddpm"]
+    cmd += ["--steps", "4", "--batch-size", "8", "--out", str(out), "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", DIFFLAB_DEVICE="cpu")
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
-    assert "(2 processes on cpu)" in run.stdout, run.stdout
-    state = torch.load(f"{out}.state.pt", weights_only=True)
-    assert (
-        state["step"] == 4
-        and len(state["history"]) == 4
-        and len(state["generators"]) == 2
-    )
-    assert all(math.isfinite(v) for v in state["history"])
-    recipe = changed(
-        T2I_RECIPE, train={"steps": 4, "batch_size": 8}, data={"n_images": 64}
-    )
-    assert isinstance(load_t2i(out, recipe), torch.nn.Module)
+    log = read_training_log(out)
+    assert "2 x cpu" in log["trained_with"] and log["steps"] == 4
+    assert math.isfinite(log["final_loss"])
+    assert load_model(out).config.hidden == 128
 
 
 def test_unseen_pairs_are_kept_out_of_training_and_in_the_test_prompts(clip):
     from difflab.data.shapes import is_heldout
-    from difflab.t2i import is_unseen_pair, t2i_data, unseen_prompts
+    from difflab.t2i import is_unseen_pair, unseen_prompts
 
     recipe = changed(T2I_RECIPE, data={"n_images": 300})
-    images, emb = t2i_data(recipe, clip)
+    images, emb = registry.FAMILIES["t2i"].data(recipe)
     made = make_shapes(
         300, recipe["data"]["seed"], split="train", p_omit=recipe["data"]["p_omit"]
     )

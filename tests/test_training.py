@@ -7,7 +7,8 @@ import difflab
 from difflab.data import make_spiral
 from difflab.models.mlp import MLPConfig, MLPDenoiser
 from difflab.schedules import alphas_cumprod, linear_betas
-from difflab.training import TrainConfig, ddpm_loss, last_step_loss, train
+from difflab.losses import ddpm_loss
+from difflab.training import TrainConfig, train
 
 ABAR = alphas_cumprod(linear_betas())
 LOSS = functools.partial(ddpm_loss, alphas_cumprod=ABAR)
@@ -45,29 +46,15 @@ def test_resume_after_interruption_gives_the_same_run(tmp_path):
         return LOSS(model, batch, gen)
 
     with pytest.raises(Stop):
-        train(m, interrupted_loss, data, full_cfg, checkpoint=ckpt, checkpoint_every=20)
+        train(m, interrupted_loss, data, full_cfg, state=ckpt, save_every=20)
     m2 = MLPDenoiser(
         MLPConfig(hidden=16, depth=1)
     )  # a fresh process would start from new weights
-    h_resumed = train(m2, LOSS, data, full_cfg, checkpoint=ckpt, checkpoint_every=20)
+    h_resumed = train(m2, LOSS, data, full_cfg, state=ckpt, save_every=20)
     assert len(h_resumed) == 60
     assert torch.allclose(torch.tensor(h_resumed), torch.tensor(h_full), rtol=1e-5)
     for a, b in zip(m2.parameters(), m_full.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
-
-
-def test_last_step_loss_has_the_same_minimiser_scale():
-    # with a model that returns the true total noise's conditional mean unknown, check the target scale:
-    # E[target | x0, x_t] = eps, so the mean of target - eps over many draws is ~0
-    torch.manual_seed(0)
-    x0 = torch.zeros(20000, 2)
-    loss_zero = last_step_loss(
-        lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(0), ABAR
-    )
-    loss_eps = ddpm_loss(
-        lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(0), ABAR
-    )
-    assert loss_zero > 10 * loss_eps  # the rescaled last-step target is far noisier
 
 
 def test_bad_config_and_data():
@@ -96,48 +83,12 @@ def test_bad_config_and_data():
         )
 
 
-def test_condition_dropout_rate_and_conditional_loss():
-    from difflab.training import ddpm_loss_cond, drop_condition
-
-    g = torch.Generator().manual_seed(0)
-    cond = torch.randint(0, 3, (100_000,), generator=g)
-    dropped = drop_condition(cond, 3, 0.1, g)
-    share = (dropped == 3).float().mean().item()
-    assert abs(share - 0.1) < 0.005, share
-    assert torch.equal(
-        dropped[dropped != 3], cond[dropped != 3]
-    )  # the others keep their class
-    assert (drop_condition(cond, 3, 0.0, g) == cond).all()
-
-    data = make_spiral(500, n_parts=3)
-    loss = functools.partial(ddpm_loss_cond, alphas_cumprod=ABAR, p_uncond=0.1)
-    difflab.seed_everything(0)
-    h = train(
-        MLPDenoiser(MLPConfig(hidden=32, depth=1, n_classes=3)),
-        loss,
-        (data.x, data.part),
-        TrainConfig(steps=200, batch_size=128),
-    )
-    assert sum(h[-50:]) / 50 < 0.8 * sum(h[:50]) / 50
-    with pytest.raises(ValueError, match="needs a class-conditional model"):
-        ddpm_loss_cond(
-            MLPDenoiser(MLPConfig(hidden=8, depth=1)), (data.x, data.part), g, ABAR
-        )
-    with pytest.raises(ValueError, match=r"p_uncond=1.5 is out of range"):
-        ddpm_loss_cond(
-            MLPDenoiser(MLPConfig(hidden=8, depth=1, n_classes=3)),
-            (data.x, data.part),
-            g,
-            ABAR,
-            p_uncond=1.5,
-        )
-
-
 def test_gradient_noise_same_mean_more_variance_for_a_noisier_target():
     """The last-step loss has the total-noise loss's expected gradient, with a much noisier target."""
     import functools
 
-    from difflab.training import ddpm_loss, gradient_noise, last_step_loss
+    from difflab.losses import ddpm_loss, last_step_loss
+    from difflab.training import gradient_noise
 
     torch.manual_seed(0)
     model = MLPDenoiser(MLPConfig(hidden=32, depth=1))

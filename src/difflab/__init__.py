@@ -1,35 +1,37 @@
 """difflab: the code of the book *From a sentence to a picture*.
 
-Each module holds one idea of the book under the name the book uses:
+Each module holds one idea of the book under the name the book uses, one line each:
 
 - ``utils``: device, seeding (``seed_everything``, ``local_seed``), threads, fast mode, progress
-- ``schedules``: noise schedules, the closed-form forward process ``q_sample``, sigma and beta
-  from alpha_bar (Chapter 2)
-- ``forward``: the forward process simulated step by step (Chapter 2)
-- ``data``: the spiral (``data.spiral``), the captioned shapes (``data.shapes``) and the
-  tokenizer (``data.tokenizer``)
-- ``models``: the MLP denoiser (``models.mlp``, Chapters 3-7), CLIP (``models.clip``,
-  Chapter 1) and the text-conditioned U-Net (``models.unet``, Chapter 8)
-- ``denoisers``: the exact optimal denoisers of a finite data set (Chapters 3, 5)
-- ``training``: the training loop and the diffusion losses (Chapters 3, 5, 8)
-- ``train_clip``: CLIP's training run and the measurements of Chapter 1
-- ``samplers``: DDPM, DDIM, Heun, DPM-Solver++(2M) and its SDE variant, one signature,
-  ``SAMPLERS`` (Chapters 3, 4)
-- ``flow``: flow matching: the straight path x_sigma = (1 - sigma) x0 + sigma eps, its loss, the
-  exact velocity of a data set, Euler and Heun on the flow ODE, SD3's shift, reflow (the chapter
-  after DDIM)
-- ``conversions``: one table between eps, x0, v, score and the flow velocity, and between abar
-  and the flow's sigma (the chapter after DDIM)
-- ``guidance``: classifier-free guidance and negative prompts as model wrappers (Chapters 6, 7)
-- ``claims``: a chapter's check, ``check(claim, at_most(...), ...)``: the claim, the measured
-  number and its test, printed once and asserted by the same call
-- ``metrics``: the numbers the checks are built on (W2 ratio, shares, CLIP score)
-- ``recipes``: the recipes of the shipped models (spiral denoisers, CLIP) and their loaders
+- ``_checks``: the one-line argument checks of the public entry points
+- ``data``: data generated in code, nothing downloaded (the three modules below)
+- ``data.spiral``: the 2-D spiral, the stand-in for "all real images" (Chapters 2-7)
+- ``data.shapes``: captioned shapes, the stand-in for captioned photos (Chapters 1, 8)
+- ``data.tokenizer``: a word-level tokenizer: a caption to integer ids (Chapters 1, 8)
+- ``schedules``: every noise level: betas, alpha_bar, ``q_sample``, timesteps, flow sigmas
+- ``forward``: the forward process simulated step by step, the random walks (Chapter 2)
+- ``conversions``: one table between eps, x0, v, score and velocity, and between t and sigma
+- ``models``: the book's networks (the four modules below)
+- ``models.layers``: the blocks the networks share
+- ``models.mlp``: the 2-D denoiser and velocity MLPs (Chapters 3-7, 4b)
+- ``models.unet``: the text-conditioned U-Net for 32 x 32 images (Chapter 8)
+- ``models.clip``: CLIP's text and image encoders and their loss (Chapter 1)
+- ``denoisers``: exact posterior means of a finite data set: denoiser, velocity (Chapters 3-5)
+- ``losses``: one loss per family, each ``loss(model, batch, generator)``
+- ``training``: the one training loop, ``train(model, loss, data, config)``
+- ``recipes``: the recipes of the shipped models, plain dicts
+- ``registry``: the models by name: build, train and load any family from its recipe
 - ``saving``: the one checkpoint format, ``save_model`` / ``load_model``
+- ``samplers``: DDPM, DDIM, Heun, DPM-Solver++, one signature, ``SAMPLERS`` (Chapters 3, 4)
+- ``flow``: flow matching: the straight path, its velocity and its losses (Chapter 4b)
+- ``flow_samplers``: Euler and Heun on the flow ODE, and their paths (Chapter 4b)
+- ``guidance``: classifier-free guidance and negative prompts as model wrappers (Chapters 6, 7)
+- ``metrics``: the numbers the checks are built on (W2 ratio, shares, CLIP score)
+- ``claims``: a chapter's check, ``check(claim, at_most(...), ...)``, printed and asserted once
+- ``clip_eval``: CLIP's measurements of Chapter 1: retrieval and zero-shot classification
 - ``t2i``: a sentence to a picture (Chapter 8)
-- ``plot``: every figure of the book
-- ``explore``: the explorers of Chapters 3, 4 and 6-8: a chapter's parameter under a slider in
-  Jupyter and Colab, as an animation or small multiples in the static book
+- ``plot``: every static figure of the book, and the animations that play in a static page
+- ``explore``: the widgets: explorers that put a chapter's parameter under a slider
 """
 
 from .utils import (

@@ -87,10 +87,16 @@ def near(name: str, value, target: float, tol: float, *, fmt: str = ".3g") -> Me
     )
 
 
+def _is_boolean(v) -> bool:
+    """True or False: Python's ``bool`` or NumPy's (``numpy.bool``, ``numpy.bool_`` before
+    NumPy 2), e.g. ``bool(...)`` or ``array.argmax() == 1``."""
+    return type(v).__name__ in ("bool", "bool_")
+
+
 def holds(name: str, condition: bool, shown: str) -> Measure:
     """A claim that is not one number against a limit (an ordering, a set), with what was
     measured in ``shown``, e.g. ``holds("DDIM beats DDPM at every S", all(...), "S = 10, 20, 50")``."""
-    if not isinstance(condition, bool) and type(condition).__name__ != "bool_":
+    if not _is_boolean(condition):
         raise TypeError(
             f"holds({name!r}): condition must be True or False, got {condition!r}"
         )

@@ -1,23 +1,30 @@
 """Explorers: a chapter's parameter under the reader's hand (Chapters 3, 4 and 6-8).
 
-Each explorer has two parts. A drawing function ``draw_...(ax, value, ...)`` draws the
-picture for one value of the parameter on a given axes; the same arguments draw the same
-picture, so the tests call it directly. The ``..._explorer`` around it checks its
+This module holds everything interactive: the widgets live here, the static figures in
+:mod:`difflab.plot` (which never imports this module). Two explorers take any drawing
+function: :func:`explorer` (one parameter) and :func:`grid_explorer` (two). In Jupyter
+and Colab they are a slider or a text box; while the static book is built
+(:func:`difflab.utils.is_book_build`) they are an animation (:func:`difflab.plot.animate`)
+or small multiples instead, and no widget is made: a page cannot run Python.
+
+Each chapter's explorer has two parts. A drawing function ``draw_...(ax, value, ...)``
+draws the picture for one value of the parameter on a given axes; the same arguments draw
+the same picture, so the tests call it directly. The ``..._explorer`` around it checks its
 arguments, makes what every picture shares (the starting noise, drawn from a CPU
 generator and moved to the model's device, so that a seed gives the same pictures on
-every device) and hands the drawing to :func:`difflab.plot.explorer` (two parameters:
-:func:`~difflab.plot.grid_explorer`): a slider in Jupyter and Colab; an animation, or
-small multiples, in the static book (:func:`difflab.utils.is_book_build`). Call an
+every device) and hands the drawing to :func:`explorer` or :func:`grid_explorer`. Call an
 explorer last in its cell: it returns what the notebook shows.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import numbers
 import textwrap
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -28,7 +35,163 @@ from .guidance import cfg
 from .metrics import OFF_SPIRAL, spiral_region
 from .samplers import check_timesteps, ddim_sample, ddpm_sample, spaced_timesteps
 from .t2i import text_to_image
-from .utils import model_device, pick
+from .utils import is_book_build, model_device, pick
+
+# The two explorers every chapter's explorer is built on
+
+
+def _values(name: str, values) -> list:
+    """The values a parameter may take, as a list; none is an error."""
+    values = list(values)
+    if not values:
+        raise ValueError(
+            f"values for {name!r} is empty; give the values the explorer may take"
+        )
+    return values
+
+
+def _label(name: str, v) -> str:
+    """A value as a title says it: ``'a red circle'`` for text, ``s = 3`` for a number."""
+    return f"'{v}'" if isinstance(v, str) else f"{name} = {v:g}"
+
+
+def _control(name: str, values: list, value):
+    """The live widget for one parameter: for text values a text box that offers them (any other
+    text may be typed; it is drawn on Enter), else a slider over the values that starts at
+    ``value``, at the value nearest it (fast mode steps more coarsely), or at the middle one. Both
+    redraw when let go (on Enter, on release), not at every value passed on the way: a picture
+    may take seconds."""
+    import ipywidgets as widgets
+
+    if all(isinstance(v, str) for v in values):
+        return widgets.Combobox(
+            options=values,
+            value=values[0] if value is None else value,
+            description=name,
+            ensure_option=False,
+            continuous_update=False,
+        )
+    return widgets.SelectionSlider(
+        options=values,
+        value=_start(values, value),
+        description=name,
+        continuous_update=False,
+    )
+
+
+def _start(values: list, value):
+    """Where an explorer over numbers starts: ``value``, the value nearest it, or the middle one."""
+    if value is None:
+        return values[len(values) // 2]
+    return value if value in values else min(values, key=lambda v: abs(v - value))
+
+
+def _opening(values: list, value) -> int:
+    """The frame an explorer's animation opens on: that of ``value``, of the number
+    nearest it or of the middle number (:func:`_start`); for text, ``value``'s or the
+    first."""
+    if not all(isinstance(v, str) for v in values):
+        return values.index(_start(values, value))
+    return values.index(value) if value in values else 0
+
+
+def _live(draw, controls: dict, size: tuple[float, float], panels: int = 1):
+    """An ``ipywidgets.interactive`` that draws a fresh figure, ``draw(ax, *values)``, on every change."""
+    import ipywidgets as widgets
+
+    def show(**kw):
+        fig, ax = plot.subplots(1, panels, width=size[0], height=size[1])
+        draw(ax, *(kw[name] for name in controls))
+        plt.show()
+        plt.close(fig)
+
+    return widgets.interactive(show, **controls)
+
+
+def explorer(
+    draw,
+    name: str,
+    values,
+    *,
+    value=None,
+    size: tuple[float, float] = (plot.ANIM_WIDTH, 4.8),
+    panels: int = 1,
+    interval: int = 250,
+    alt: str | None = None,
+):
+    """A one-parameter explorer: ``draw(ax, v)`` draws the picture for the value ``v`` of ``name`` on
+    an empty axes (on a row of ``panels`` axes when ``panels`` > 1). In Jupyter and Colab it is a
+    slider over ``values`` (a text box for text values), starting at the value nearest ``value``;
+    while the static book is built (:func:`~difflab.utils.is_book_build`) the same pictures become an
+    animation over ``values`` that opens on that same value, with ``alt`` as its alt text, and no
+    widget is created. Returns what the notebook should display, so call it last in its cell: the
+    animation, or the live ``ipywidgets.interactive``."""
+    values = _values(name, values)
+    if not is_book_build():
+        return _live(draw, {name: _control(name, values, value)}, size, panels)
+    fig, ax = plot.subplots(1, panels, width=size[0], height=size[1])
+
+    def frame(i):
+        for a in np.atleast_1d(ax):
+            a.clear()
+            plot.style(a)
+        draw(ax, values[i])
+
+    start = _opening(values, value)
+    alt = alt or (
+        f"An animation over {name} from {_label(name, values[0])} to {_label(name, values[-1])} "
+        f"in {len(values)} frames, opening at {_label(name, values[start])}; the controls below "
+        "it play it or step through it."
+    )
+    return plot.animate(
+        fig, frame, len(values), interval=interval, alt=alt, start=start
+    )
+
+
+def grid_explorer(
+    draw,
+    rows: tuple[str, list],
+    cols: tuple[str, list],
+    *,
+    value=None,
+    panel: float = 1.6,
+    size: tuple[float, float] = (4.0, 3.6),
+):
+    """A two-parameter explorer: ``draw(ax, a, b)`` draws the picture for the value ``a`` of the
+    parameter ``rows = (name, values)`` and ``b`` of ``cols``. In Jupyter and Colab it is one control
+    per parameter (a text box for text, a slider for numbers) starting at ``value = (a, b)``; while
+    the static book is built, small multiples instead, and no widget: one panel of ``panel`` inches
+    per pair, a row per value of ``rows``, a column per value of ``cols``. Returns what the notebook
+    should display: the figure (closed, so that it is shown once) or the live widget."""
+    (name_a, values_a), (name_b, values_b) = rows, cols
+    values_a, values_b = _values(name_a, values_a), _values(name_b, values_b)
+    if name_a == name_b:
+        raise ValueError(
+            f"both parameters are called {name_a!r}; give them different names"
+        )
+    if not is_book_build():
+        start_a, start_b = (None, None) if value is None else value
+        return _live(
+            draw,
+            {
+                name_a: _control(name_a, values_a, start_a),
+                name_b: _control(name_b, values_b, start_b),
+            },
+            size,
+        )
+    fig, axes = plot.subplots(len(values_a), len(values_b), size=panel)
+    axes = np.asarray(axes).reshape(len(values_a), len(values_b))
+    for (i, a), (j, b) in itertools.product(enumerate(values_a), enumerate(values_b)):
+        draw(axes[i, j], a, b)
+        axes[i, j].set_title(_label(name_b, b) if i == 0 else "", fontsize=9)
+        axes[i, j].set_ylabel(
+            textwrap.fill(_label(name_a, a), 18) if j == 0 else "", fontsize=8
+        )
+    plt.close(fig)
+    return fig
+
+
+# The chapters' explorers
 
 
 def _starts(model, n: int, seed: int) -> torch.Tensor:
@@ -51,7 +214,7 @@ def _n_classes(model) -> int:
     if not k:
         raise ValueError(
             "model has no classes (model.config.n_classes is 0 or missing); guidance "
-            "needs a class-conditional model such as load_cond_denoiser()"
+            "needs a class-conditional model such as registry.load('spiral_cond')"
         )
     return int(k)
 
@@ -99,7 +262,7 @@ def field_explorer(model, ts, *, exact=None, value=None, n: int = 13):
     panels = 1 if exact is None else 2
     draw = functools.partial(draw_field, model=model, exact=exact, n=n)
     size = (plot.ANIM_WIDTH, plot.ANIM_WIDTH / panels + 0.4)
-    return plot.explorer(draw, "t", ts, value=value, panels=panels, size=size)
+    return explorer(draw, "t", ts, value=value, panels=panels, size=size)
 
 
 def draw_eta(
@@ -160,7 +323,7 @@ def eta_explorer(
         n_paths=n_paths,
         seed=seed + 1,
     )
-    return plot.explorer(draw, "eta", etas, value=value, size=(plot.ANIM_WIDTH, 4.8))
+    return explorer(draw, "eta", etas, value=value, size=(plot.ANIM_WIDTH, 4.8))
 
 
 def draw_guided(
@@ -228,7 +391,7 @@ def scale_explorer(
         timesteps=_timesteps(timesteps, alphas_cumprod, 100),
         seed=seed + 1,
     )
-    return plot.explorer(draw, "s", scales, value=value)
+    return explorer(draw, "s", scales, value=value)
 
 
 def negative_explorer(
@@ -264,7 +427,7 @@ def negative_explorer(
         seed=seed + 1,
         timesteps=_timesteps(timesteps, alphas_cumprod, 100),
     )
-    return plot.explorer(draw, "s", scales, value=value)
+    return explorer(draw, "s", scales, value=value)
 
 
 def draw_prompt(ax, prompt: str, s: float, model, clip, *, n=4, steps=25, seed=0):
@@ -310,7 +473,7 @@ def prompt_explorer(
     draw = functools.partial(
         draw_prompt, model=model, clip=clip, n=n, steps=steps, seed=seed
     )
-    return plot.grid_explorer(
+    return grid_explorer(
         draw,
         ("prompt", prompts),
         ("s", scales),

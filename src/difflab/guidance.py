@@ -1,11 +1,14 @@
-"""Classifier-free guidance and negative prompts (Chapters 6 and 7): wrappers around a model.
+"""Classifier-free guidance and negative prompts (Chapters 6 and 7): wrappers around a
+model.
 
-A conditional model ``model(x, t, cond)`` predicts the noise epsilon given a condition; with
-``cond=None`` it gives the unconditional prediction (the network learned both through
-condition dropout, Ho and Salimans 2022). Guidance builds a new model ``(x, t) -> epsilon``
-from it, which every sampler accepts as it is: the samplers know nothing of guidance.
+A conditional model ``model(x, t, cond)`` predicts the noise epsilon given a condition;
+with ``cond=None`` it gives the unconditional prediction (the network learned both
+through condition dropout, Ho and Salimans 2022). Guidance builds a new model ``(x, t)
+-> epsilon`` from it, which every sampler accepts as it is: the samplers know nothing of
+guidance.
 
-Several conventions for the strength of guidance meet the reader; read the formula, not the letter:
+Several conventions for the strength of guidance meet the reader; read the formula, not
+the letter:
 
 ==========================  ================================  ==========  ============
 who                         formula                           strength    no guidance
@@ -16,253 +19,95 @@ Imagen (Saharia et al.)     w f(x,t,c) + (1 - w) f(x,t)       w = s       w = 1
 Ho and Salimans 2022        (1 + w) f(x,t,c) - w f(x,t)       w = s - 1   w = 0
 ==========================  ================================  ==========  ============
 
-The letter w means different things: Imagen's w is diffusers' s, Ho and Salimans' w is s - 1
-(expand each formula). :func:`cfg` uses s, :func:`cfg_w` uses Ho and Salimans' w;
-``tests/test_guidance.py`` checks that they agree, and that Imagen's formula is :func:`cfg`.
-:func:`classifier_guidance` is the older method CFG replaced: an unconditional model plus s times
-the gradient of a separate classifier p_t(c | x_t) (Dhariwal and Nichol 2021).
-A *negative* condition n takes the place of the unconditional prediction:
-f(x,t,n) + s (f(x,t,c) - f(x,t,n)).
+The letter w means different things: Imagen's w is diffusers' s, Ho and Salimans' w is s
+- 1 (expand each formula). :func:`cfg` uses s, :func:`cfg_w` uses Ho and Salimans' w;
+``tests/test_guidance.py`` checks that they agree, and that Imagen's formula is
+:func:`cfg`. :func:`classifier_guidance` is the older method CFG replaced: an
+unconditional model plus s times the gradient of a separate classifier p_t(c | x_t)
+(Dhariwal and Nichol 2021). A *negative* condition n takes the place of the
+unconditional prediction: f(x,t,n) + s (f(x,t,c) - f(x,t,n)).
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Callable
 
 import torch
 
-
-def _check_scale(name: str, value) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(float(value))
-    ):
-        raise ValueError(
-            f"{name}={value!r} must be a finite real number (e.g. {name}=3.0)"
-        )
-    return float(value)
+from ._checks import check_class_ids, check_embedding, check_finite
 
 
-def _n_classes(model) -> int | None:
-    """K for a model that says how many classes it knows (``model.config.n_classes``), else None."""
-    k = getattr(getattr(model, "config", None), "n_classes", None)
-    return int(k) if k else None
+def cfg_combine(f_c: torch.Tensor, f_n: torch.Tensor, scale: float) -> torch.Tensor:
+    """f(x, t, n) + s (f(x, t, c) - f(x, t, n)): the guided prediction from the
+    conditional one f_c and the unconditional (or negative) one f_n, with diffusers'
+    guidance scale s (Ho and Salimans 2022, eq. 6 with w = s - 1)."""
+    return f_n + scale * (f_c - f_n)
 
 
-def _cond_dim(model) -> int | None:
-    """D for a model conditioned on embeddings (``model.config.cond_dim``, e.g. Chapter 8's text), else None."""
-    d = getattr(getattr(model, "config", None), "cond_dim", None)
-    return int(d) if d else None
-
-
-def _check_embedding(name: str, cond, dim: int):
-    """For an embedding-conditioned model: None, or a float tensor (D,) or (N, D)."""
-    if cond is None:
-        return None
-    if (
-        not isinstance(cond, torch.Tensor)
-        or not cond.dtype.is_floating_point
-        or cond.ndim not in (1, 2)
-        or cond.shape[-1] != dim
-        or not torch.isfinite(cond).all()
-    ):
-        shape = (
-            tuple(cond.shape) if isinstance(cond, torch.Tensor) else type(cond).__name__
-        )
-        raise ValueError(
-            f"{name} of shape {shape} must be None or a finite float tensor ({dim},) or (N, {dim}) "
-            f"of embeddings for this model"
-        )
-    return cond
-
-
-def _check_cond(name: str, cond, n_classes: int | None):
-    """A condition is None (no condition), an int class id, or a LongTensor (N,) of class ids."""
-    if cond is None:
-        return None
-    allowed = f"0..{n_classes - 1}" if n_classes else "class ids >= 0"
-    if isinstance(cond, bool) or not isinstance(cond, (numbers.Integral, torch.Tensor)):
-        raise TypeError(
-            f"{name}={cond!r} must be None (no condition), an int class id or a LongTensor (N,) "
-            f"of class ids; allowed ids: {allowed}"
-        )
-    ids = torch.as_tensor(cond)
-    if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.ndim > 1:
-        raise ValueError(
-            f"{name} has dtype {ids.dtype} and shape {tuple(ids.shape)}; expected an int or a "
-            f"LongTensor (N,) of class ids {allowed}"
-        )
-    if ids.numel() and (ids.min() < 0 or (n_classes and ids.max() >= n_classes)):
-        bad = ids.min().item() if ids.min() < 0 else ids.max().item()
-        raise ValueError(
-            f"{name} contains class id {bad}, which does not exist: allowed are {allowed} "
-            f"(or None for 'no condition')"
-        )
-    return ids.long() if isinstance(cond, torch.Tensor) else int(cond)
-
-
-def _batch(name: str, cond, x: torch.Tensor):
-    """The condition as a LongTensor (N,) for a batch x (N, ...), or None."""
-    if cond is None:
-        return None
-    if isinstance(cond, int):
-        return torch.full((x.shape[0],), cond, dtype=torch.long, device=x.device)
-    if cond.ndim == 0 or (
-        cond.dtype.is_floating_point and cond.ndim == 1
-    ):  # one id / embedding for all
-        return cond.expand(x.shape[0], *cond.shape).to(x.device)
-    if cond.shape[0] != x.shape[0]:
-        what = "embeddings" if cond.dtype.is_floating_point else "class ids"
-        raise ValueError(
-            f"{name} has {cond.shape[0]} {what} but x has {x.shape[0]} points; "
-            f"give one per point, or a single one for all"
-        )
-    return cond.to(x.device)
-
-
-def _guided(
-    model: Callable, cond, negative, combine: Callable, identity: bool
-) -> Callable:
-    """The model x, t -> combine(f(x, t, cond), f(x, t, negative)), conditions checked up front."""
-    k, d = _n_classes(model), _cond_dim(model)
-    check = (
-        (lambda n, c: _check_embedding(n, c, d))
-        if d
-        else (lambda n, c: _check_cond(n, c, k))
-    )
-    cond, negative = check("cond", cond), check("negative", negative)
-
-    def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        eps_cond = model(x, t, _batch("cond", cond, x))  # f(x, t, c), (N, ...)
-        if identity:  # s = 1 without a negative: plain conditioning, returned exactly
-            return eps_cond
-        eps_neg = model(x, t, _batch("negative", negative, x))  # f(x, t) or f(x, t, n)
-        return combine(eps_cond, eps_neg)
-
-    return guided
+def cfg_w_combine(f_c: torch.Tensor, f_n: torch.Tensor, w: float) -> torch.Tensor:
+    """(1 + w) f(x, t, c) - w f(x, t, n): the same guided prediction in Ho and Salimans'
+    convention (2022, eq. 6), w = s - 1."""
+    return (1 + w) * f_c - w * f_n
 
 
 def cfg(model: Callable, cond, scale: float, negative=None) -> Callable:
-    """Classifier-free guidance with diffusers' guidance scale s: a model ``(x, t) -> epsilon``
+    """f(x, t, n) + s (f(x, t, c) - f(x, t, n)): classifier-free guidance with
+    diffusers' guidance scale s (Ho and Salimans 2022, eq. 6 with w = s - 1), a model
+    ``(x, t) -> eps``.
 
-        f(x, t, n) + s (f(x, t, c) - f(x, t, n)),
-
-    where f(x, t, n) is the unconditional prediction f(x, t) = ``model(x, t, None)`` unless a
+    f(x, t, n) is the unconditional prediction f(x, t) = ``model(x, t, None)`` unless a
     ``negative`` condition n is given, which takes its place (a negative prompt).
     ``cond``: the class id c (an int, a LongTensor (N,), or None for the unconditional
-    prediction); for a model with ``config.cond_dim`` = D (Chapter 8's text embeddings) a float
-    tensor (D,) or (N, D). s = 1 is plain conditioning (returned exactly), s = 0 is the unconditional
-    model, s > 1 pushes further along f(c) - f(n). Ho and Salimans (2022, eq. 6) write the
-    same thing with w = s - 1: see :func:`cfg_w`.
+    prediction); for a model with ``config.cond_dim`` = D (Chapter 8's text embeddings)
+    a float tensor (D,) or (N, D). s = 1 is plain conditioning (returned exactly), s = 0
+    is the unconditional model, s > 1 pushes further along f(c) - f(n). :func:`cfg_w`
+    writes the same with Ho and Salimans' w = s - 1.
     """
-    s = _check_scale("scale", scale)
-    return _guided(
-        model,
-        cond,
-        negative,
-        lambda f_c, f_n: f_n + s * (f_c - f_n),
-        identity=(s == 1.0 and negative is None),
-    )
+    s = check_finite("scale", scale)
+    cond, negative = _check_conditions(model, cond, negative)
+    if s == 1.0 and negative is None:
+        return _conditioned(model, cond)
+    return _guided(model, cond, negative, lambda f_c, f_n: cfg_combine(f_c, f_n, s))
 
 
 def cfg_w(model: Callable, cond, w: float, negative=None) -> Callable:
-    """Classifier-free guidance in Ho and Salimans' convention (2022, eq. 6): a model ``(x, t) -> epsilon``
+    """(1 + w) f(x, t, c) - w f(x, t, n): classifier-free guidance in Ho and Salimans'
+    convention (2022, eq. 6), a model ``(x, t) -> eps``.
 
-        (1 + w) f(x, t, c) - w f(x, t, n),
-
-    with f(x, t, n) the unconditional prediction unless ``negative`` is given. w = 0 is plain
-    conditioning; w = s - 1 gives the same model as :func:`cfg` with scale s.
+    f(x, t, n) is the unconditional prediction unless ``negative`` is given. w = 0 is
+    plain conditioning; w = s - 1 gives the same model as :func:`cfg` with scale s.
     """
-    w = _check_scale("w", w)
-    return _guided(
-        model,
-        cond,
-        negative,
-        lambda f_c, f_n: (1 + w) * f_c - w * f_n,
-        identity=(w == 0.0 and negative is None),
-    )
+    w = check_finite("w", w)
+    cond, negative = _check_conditions(model, cond, negative)
+    if w == 0.0 and negative is None:
+        return _conditioned(model, cond)
+    return _guided(model, cond, negative, lambda f_c, f_n: cfg_w_combine(f_c, f_n, w))
 
 
 def cfg_interval(model: Callable, cond, scale: float, t_lo: int, t_hi: int) -> Callable:
-    """Classifier-free guidance with scale s only at the steps t_lo <= t <= t_hi, plain conditioning
-    f(x, t, c) at the others (Kynkaanniemi et al. 2024 guide only in a limited interval of noise
-    levels). A model ``(x, t) -> epsilon``; the unconditional prediction is computed only for the rows
-    whose t lies in the interval, so steps outside it cost one network call instead of two."""
-    s = _check_scale("scale", scale)
-    lo, hi = _check_scale("t_lo", t_lo), _check_scale("t_hi", t_hi)
-    if lo > hi:
-        raise ValueError(
-            f"t_lo={t_lo} is above t_hi={t_hi}; the interval is t_lo <= t <= t_hi"
-        )
-    cond = _check_cond("cond", cond, _n_classes(model))
+    """f(x, t) + s (f(x, t, c) - f(x, t)) for t_lo <= t <= t_hi, f(x, t, c) at the other
+    steps: classifier-free guidance in a limited interval of noise levels (Kynkaanniemi
+    et al. 2024), a model ``(x, t) -> eps``.
+
+    The unconditional prediction is computed only for the rows whose t lies in the
+    interval, so steps outside it cost one network call instead of two.
+    """
+    s = check_finite("scale", scale)
+    lo, hi = check_finite("t_lo", t_lo), check_finite("t_hi", t_hi)
+    _check_interval(t_lo, t_hi)
+    cond = check_class_ids("cond", cond, n_classes(model))
 
     def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        ids = _batch("cond", cond, x)
-        eps = model(x, t, ids)  # f(x, t, c), (N, ...)
+        eps = model(x, t, _batch("cond", cond, x))  # f(x, t, c), (N, ...)
         inside = (t >= lo) & (t <= hi)  # (N,)
         if inside.any():
             f_c = eps[inside]
             f_u = model(x[inside], t[inside], None)  # f(x, t) where guidance acts
             eps = eps.clone()
-            eps[inside] = f_u + s * (f_c - f_u)
+            eps[inside] = cfg_combine(f_c, f_u, s)
         return eps
 
     return guided
-
-
-def w_from_scale(scale: float) -> float:
-    """Ho and Salimans' weight w for diffusers' guidance scale s: w = s - 1."""
-    return _check_scale("scale", scale) - 1.0
-
-
-def tilted_shares(
-    label_probs: torch.Tensor, prior: torch.Tensor, cond, scale: float, negative=None
-) -> torch.Tensor:
-    """Where guidance aims: the share of each part under its target distribution, for data whose
-    classes c are drawn per part k with probabilities ``label_probs`` (n_parts, K) = p(c | part k)
-    and whose parts have probabilities ``prior`` (n_parts,).
-
-    The noise prediction is a scaled score, f = -sqrt(1 - abar) grad log p_t, so the guided
-    prediction f(n) + s (f(c) - f(n)) is the score of p(x | n)^(1 - s) p(x | c)^s, which by
-    Bayes' rule is proportional to
-
-        p(x) p(c | x)^s p(n | x)^(1 - s)      (no negative: p(x) p(c | x)^s = p(x | c) p(c | x)^(s - 1)),
-
-    the distribution classifier guidance aims at (Ho and Salimans 2022, Secs. 2 and 3.2, with
-    their w = s - 1). ``cond=None`` drops p(c | x), ``negative=None`` drops p(n | x). Here
-    p(c | x) is that of the clean data, constant over each part; samplers do not reach this
-    target exactly (Bradley and Nakkiran 2024, Sec. 3), Chapters 6 and 7 measure how close they come.
-    Returns float64 (n_parts,), summing to 1.
-    """
-    table = torch.as_tensor(label_probs, dtype=torch.float64)
-    prior = torch.as_tensor(prior, dtype=torch.float64)
-    if (
-        table.ndim != 2
-        or prior.shape != (table.shape[0],)
-        or (table < 0).any()
-        or (prior < 0).any()
-    ):
-        raise ValueError(
-            f"label_probs {tuple(table.shape)} must be (n_parts, K) and prior {tuple(prior.shape)} "
-            f"(n_parts,), both non-negative"
-        )
-    s = _check_scale("scale", scale)
-    k = table.shape[1]
-    cond, negative = _check_cond("cond", cond, k), _check_cond("negative", negative, k)
-    weight = prior.clone()
-    if cond is not None:
-        weight = weight * table[:, int(cond)] ** s
-    if negative is not None:
-        weight = weight * table[:, int(negative)] ** (1 - s)
-    if not torch.isfinite(weight).all() or weight.sum() <= 0:
-        raise ValueError(
-            f"the target p(x) p(c|x)^{s} p(n|x)^{1 - s} is not a distribution for these label "
-            f"probabilities (a class with probability 0 where it is raised to a negative power)"
-        )
-    return weight / weight.sum()
 
 
 def classifier_guidance(
@@ -272,36 +117,31 @@ def classifier_guidance(
     scale: float,
     alphas_cumprod: torch.Tensor,
 ) -> Callable:
-    """Classifier guidance (Dhariwal and Nichol 2021, Sec. 4.2 and Algorithm 2) with scale s: a model
-    ``(x, t) -> epsilon``
+    """f(x, t) - s sqrt(1 - abar_t) grad_x log p_t(c | x_t): classifier guidance with
+    scale s (Dhariwal and Nichol 2021, Sec. 4.2 and Algorithm 2), a model ``(x, t) ->
+    eps``.
 
-        f(x, t) - s sqrt(1 - abar_t) grad_x log p_t(c | x_t),
-
-    from the unconditional prediction f(x, t) = ``model(x, t, None)`` and a classifier of noisy points,
-    ``classifier(x, t)`` -> probabilities (B, K) (e.g. ``ExactCondDenoiser.class_posterior``), whose
-    gradient autograd takes. Since f = -sqrt(1 - abar) grad log p_t, it aims at p(x) p(c | x)^s, the
-    same target as :func:`cfg` with scale s: CFG replaces this gradient by the implicit classifier's,
+    From the unconditional prediction f(x, t) = ``model(x, t, None)`` and a classifier
+    of noisy points, ``classifier(x, t)`` -> probabilities (B, K) (e.g.
+    ``ExactCondDenoiser.class_posterior``), whose gradient autograd takes. Since f =
+    -sqrt(1 - abar) grad log p_t, it aims at p(x) p(c | x)^s, the same target as
+    :func:`cfg` with scale s: CFG replaces this gradient by the implicit classifier's,
     f(x, t, c) - f(x, t) (Ho and Salimans 2022, Sec. 3.2). ``cond`` is one class id.
     """
-    s = _check_scale("scale", scale)
-    cond = _check_cond("cond", cond, _n_classes(model) or _n_classes(classifier))
-    if not isinstance(cond, int):
-        raise TypeError("cond must be one class id (an int) for classifier guidance")
+    s = check_finite("scale", scale)
+    cond = check_class_ids("cond", cond, n_classes(model) or n_classes(classifier))
+    _check_one_id(cond)
     abar = torch.as_tensor(alphas_cumprod, dtype=torch.float64)
 
     def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():
             xg = x.detach().double().requires_grad_(True)
-            log_p = (
-                classifier(xg, t)[:, cond].clamp_min(1e-300).log()
-            )  # log p_t(c | x_t), (N,)
-            grad = torch.autograd.grad(log_p.sum(), xg)[
-                0
-            ]  # grad_x log p_t(c | x_t), (N, ...)
-        sigma = (
-            (1 - abar.to(x.device)[t]).sqrt().reshape((-1,) + (1,) * (x.ndim - 1))
-        )  # sqrt(1 - abar_t)
-        return (model(x, t, None).double() - s * sigma * grad).to(x.dtype)
+            p_c = classifier(xg, t)[:, cond]  # p_t(c | x_t), (N,)
+            log_p = p_c.clamp_min(1e-300).log()
+            grad = torch.autograd.grad(log_p.sum(), xg)[0]  # grad_x log p_t(c | x_t)
+        noise_std = (1 - abar.to(x.device)[t]).sqrt()  # sqrt(1 - abar_t), (N,)
+        noise_std = noise_std.reshape((-1,) + (1,) * (x.ndim - 1))
+        return (model(x, t, None).double() - s * noise_std * grad).to(x.dtype)
 
     return guided
 
@@ -309,10 +149,150 @@ def classifier_guidance(
 def guidance_vector(
     model: Callable, x: torch.Tensor, t: torch.Tensor, cond, negative=None
 ) -> torch.Tensor:
-    """f(x, t, c) - f(x, t, n): the direction guidance adds, s - 1 times over, to plain conditioning
-    (in noise units; the sample moves along minus this). Shape of ``x``."""
-    k = _n_classes(model)
-    cond, negative = _check_cond("cond", cond, k), _check_cond("negative", negative, k)
-    return model(x, t, _batch("cond", cond, x)) - model(
-        x, t, _batch("negative", negative, x)
-    )
+    """f(x, t, c) - f(x, t, n): the direction guidance adds, s - 1 times over, to plain
+    conditioning (in noise units; the sample moves along minus this). Shape of ``x``."""
+    k = n_classes(model)
+    cond = check_class_ids("cond", cond, k)
+    negative = check_class_ids("negative", negative, k)
+    f_c = model(x, t, _batch("cond", cond, x))
+    return f_c - model(x, t, _batch("negative", negative, x))
+
+
+def w_from_scale(scale: float) -> float:
+    """w = s - 1: Ho and Salimans' weight w for diffusers' guidance scale s (2022, eq.
+    6)."""
+    return check_finite("scale", scale) - 1.0
+
+
+def tilted_shares(
+    label_probs: torch.Tensor, prior: torch.Tensor, cond, scale: float, negative=None
+) -> torch.Tensor:
+    """p(x) p(c | x)^s p(n | x)^(1 - s), summed over each part: where guidance aims (Ho
+    and Salimans 2022, Secs. 2 and 3.2, with their w = s - 1), as the share of each
+    part, for data whose classes c are drawn per part k with probabilities
+    ``label_probs`` (n_parts, K) = p(c | part k) and whose parts have probabilities
+    ``prior`` (n_parts,).
+
+    The noise prediction is a scaled score, f = -sqrt(1 - abar) grad log p_t, so the
+    guided prediction f(n) + s (f(c) - f(n)) is the score of p(x | n)^(1 - s) p(x |
+    c)^s, which by Bayes' rule is proportional to the target above (no negative: p(x)
+    p(c | x)^s = p(x | c) p(c | x)^(s - 1)), the distribution classifier guidance aims
+    at. ``cond=None`` drops p(c | x), ``negative=None`` drops p(n | x). Here p(c | x) is
+    that of the clean data, constant over each part; samplers do not reach this target
+    exactly (Bradley and Nakkiran 2024, Sec. 3), Chapters 6 and 7 measure how close they
+    come. Returns float64 (n_parts,), summing to 1.
+    """
+    table, prior = _check_label_table(label_probs, prior)
+    s = check_finite("scale", scale)
+    k = table.shape[1]
+    cond = check_class_ids("cond", cond, k)
+    negative = check_class_ids("negative", negative, k)
+    weight = prior.clone()
+    if cond is not None:
+        weight = weight * table[:, int(cond)] ** s
+    if negative is not None:
+        weight = weight * table[:, int(negative)] ** (1 - s)
+    _check_distribution(weight, s)
+    return weight / weight.sum()
+
+
+# --- helpers: what a model accepts as a condition, and the wrappers -----------------
+
+
+def n_classes(model) -> int:
+    """K for a model that says how many classes it knows (``model.config.n_classes``),
+    else 0."""
+    k = getattr(getattr(model, "config", None), "n_classes", None)
+    return int(k) if k else 0
+
+
+def cond_dim(model) -> int:
+    """D for a model conditioned on embeddings (``model.config.cond_dim``, e.g. Chapter
+    8's text), else 0."""
+    d = getattr(getattr(model, "config", None), "cond_dim", None)
+    return int(d) if d else 0
+
+
+def _check_conditions(model, *conds):
+    """Each condition checked against what ``model`` accepts: embeddings or class
+    ids."""
+    names = ("cond", "negative")
+    d = cond_dim(model)
+    if d:
+        return tuple(check_embedding(n, c, d) for n, c in zip(names, conds))
+    k = n_classes(model)
+    return tuple(check_class_ids(n, c, k) for n, c in zip(names, conds))
+
+
+def _batch(name: str, cond, x: torch.Tensor):
+    """The condition as one entry per row of the batch x (N, ...), or None."""
+    if cond is None:
+        return None
+    if isinstance(cond, int):
+        return torch.full((x.shape[0],), cond, dtype=torch.long, device=x.device)
+    if cond.ndim == 0 or (cond.dtype.is_floating_point and cond.ndim == 1):
+        return cond.expand(x.shape[0], *cond.shape).to(x.device)  # one for all
+    if cond.shape[0] != x.shape[0]:
+        what = "embeddings" if cond.dtype.is_floating_point else "class ids"
+        raise ValueError(
+            f"{name} has {cond.shape[0]} {what} but x has {x.shape[0]} points; "
+            f"give one per point, or a single one for all"
+        )
+    return cond.to(x.device)
+
+
+def _conditioned(model: Callable, cond) -> Callable:
+    """The model x, t -> f(x, t, cond): plain conditioning."""
+
+    def conditioned(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return model(x, t, _batch("cond", cond, x))  # f(x, t, c), (N, ...)
+
+    return conditioned
+
+
+def _guided(model: Callable, cond, negative, combine: Callable) -> Callable:
+    """The model x, t -> combine(f(x, t, cond), f(x, t, negative))."""
+
+    def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        f_c = model(x, t, _batch("cond", cond, x))  # f(x, t, c), (N, ...)
+        f_n = model(x, t, _batch("negative", negative, x))  # f(x, t) or f(x, t, n)
+        return combine(f_c, f_n)
+
+    return guided
+
+
+def _check_interval(t_lo, t_hi) -> None:
+    if t_lo > t_hi:
+        raise ValueError(
+            f"t_lo={t_lo} is above t_hi={t_hi}; the interval is t_lo <= t <= t_hi"
+        )
+
+
+def _check_one_id(cond) -> None:
+    if not isinstance(cond, int):
+        raise TypeError("cond must be one class id (an int) for classifier guidance")
+
+
+def _check_label_table(label_probs, prior) -> tuple[torch.Tensor, torch.Tensor]:
+    table = torch.as_tensor(label_probs, dtype=torch.float64)
+    prior = torch.as_tensor(prior, dtype=torch.float64)
+    if (
+        table.ndim != 2
+        or prior.shape != (table.shape[0],)
+        or (table < 0).any()
+        or (prior < 0).any()
+    ):
+        raise ValueError(
+            f"label_probs {tuple(table.shape)} must be (n_parts, K) and prior "
+            f"{tuple(prior.shape)} (n_parts,), both non-negative"
+        )
+    return table, prior
+
+
+def _check_distribution(weight: torch.Tensor, s: float) -> None:
+    if not torch.isfinite(weight).all() or weight.sum() <= 0:
+        raise ValueError(
+            f"the target p(x) p(c|x)^{s} p(n|x)^{1 - s} is not a distribution for these "
+            f"label probabilities (a class with probability 0 where it is raised to a "
+            f"negative power)"
+        )

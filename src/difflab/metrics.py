@@ -17,20 +17,17 @@ from .schedules import q_sample
 def moment_z_scores(
     samples: torch.Tensor, mean, var
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """How many standard errors the sample mean and variance lie from the predicted ``mean`` and ``var``.
+    """z = (estimate - prediction) / SE: how many standard errors the sample mean and
+    variance lie from the predicted ``mean`` and ``var``.
 
-    ``samples``: (n, d). Returns (z_mean, z_var), each (d,). The standard errors come from the
-    sample itself: SE(mean) = sqrt(var / n) and SE(var) = sqrt((m4 - var^2) / n), with m4 the
-    fourth central moment, so they hold for any distribution with finite fourth moment, not
-    only a Gaussian. A correct prediction gives |z| < 5 except with probability ~1e-6 per number.
+    ``samples``: (n, d). Returns (z_mean, z_var), each (d,). The standard errors come
+    from the sample itself: SE(mean) = sqrt(var / n) and SE(var) = sqrt((m4 - var^2) /
+    n), with m4 the fourth central moment, so they hold for any distribution with finite
+    fourth moment, not only a Gaussian. A correct prediction gives |z| < 5 except with
+    probability ~1e-6 per number.
     """
-    x = (
-        torch.as_tensor(samples).detach().cpu().double()
-    )  # float64 on the CPU: any device's samples
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise ValueError(
-            f"samples has shape {tuple(x.shape)}; expected (n, d) with n >= 2"
-        )
+    x = torch.as_tensor(samples).detach().cpu().double()  # float64 on the CPU
+    _check_samples(x)
     n = x.shape[0]
     m = x.mean(0)
     c = x - m
@@ -44,21 +41,18 @@ def moment_z_scores(
 
 
 def w2(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Exact 2-Wasserstein distance between two equal-weight point clouds (n, d) and (m, d).
+    """W2(x, y) = (min_pi sum_ij pi_ij |x_i - y_j|^2)^(1/2): the exact 2-Wasserstein
+    distance between two equal-weight point clouds (n, d) and (m, d).
 
-    The optimal transport plan is found exactly by linear programming (POT's ``ot.emd2``,
-    Flamary et al. 2021) on squared Euclidean costs; the result is the square root of its cost.
+    The optimal transport plan is found exactly by linear programming (POT's
+    ``ot.emd2``, Flamary et al. 2021) on squared Euclidean costs; the result is the
+    square root of its cost.
     """
     import ot
 
     x = torch.as_tensor(x, dtype=torch.float64).cpu()
     y = torch.as_tensor(y, dtype=torch.float64).cpu()
-    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"x {tuple(x.shape)} and y {tuple(y.shape)} must be point clouds (n, d) of the same d"
-        )
-    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
-        raise ValueError("x or y contains NaN or inf")
+    _check_clouds(x, y)
     cost = torch.cdist(x, y) ** 2
     a = torch.full((len(x),), 1 / len(x), dtype=torch.float64)
     b = torch.full((len(y),), 1 / len(y), dtype=torch.float64)
@@ -71,8 +65,9 @@ _CACHE: dict = {}
 
 
 def spiral_floor(n: int) -> float:
-    """The noise floor: W2 between two independent spiral samples of size n, median of 3 seeds.
-    Even a perfect sampler's W2 to a finite reference sample is about this large. Cached."""
+    """The noise floor: W2 between two independent spiral samples of size n, median of 3
+    seeds. Even a perfect sampler's W2 to a finite reference sample is about this large.
+    Cached."""
     if ("floor", n) not in _CACHE:
         draws = sorted(
             w2(make_spiral(n, seed=20_000 + k).x, make_spiral(n, seed=10_000 + k).x)
@@ -83,12 +78,14 @@ def spiral_floor(n: int) -> float:
 
 
 def w2_ratio(samples: torch.Tensor, seed: int = 0, n_ref: int | None = None) -> float:
-    """r = W2(samples, a fresh spiral sample of ``n_ref`` points) / :func:`spiral_floor` (n_ref).
+    """r = W2(samples, a fresh spiral sample of ``n_ref`` points) / :func:`spiral_floor`
+    (n_ref).
 
-    ``seed`` picks the reference sample; ``n_ref`` defaults to the number of samples. r near 1
-    means "as close as an independent sample of the true distribution"; the book's checks take
-    the median of r over 3 seeds (3 sample sets against 3 reference draws), because W2 at
-    n = 2000 varies by tens of percent from one reference draw to the next.
+    ``seed`` picks the reference sample; ``n_ref`` defaults to the number of samples. r
+    near 1 means "as close as an independent sample of the true distribution"; the
+    book's checks take the median of r over 3 seeds (3 sample sets against 3 reference
+    draws), because W2 at n = 2000 varies by tens of percent from one reference draw to
+    the next.
     """
     samples = torch.as_tensor(samples)
     n_ref = len(samples) if n_ref is None else n_ref
@@ -105,14 +102,16 @@ def median_w2_ratio(
     seeds: Sequence[int] = SEEDS,
     device=None,
 ) -> tuple[float, list[float], list[torch.Tensor]]:
-    """The book's score of a 2-D sampler: r = :func:`w2_ratio` for each seed, and their median.
+    """median_s r_s, r_s = :func:`w2_ratio` of the samples of seed s: the book's score
+    of a 2-D sampler, with every r_s.
 
-    For each seed s, a generator seeded with s draws the start x_T ~ N(0, I) of shape (n, 2);
-    ``sample(x_T, generator)`` runs the sampler, drawing any fresh noise from the same generator
-    (``generator.initial_seed()`` is s), and r_s = w2_ratio(samples, s) compares the result with
-    the reference draw of seed s. x_T is drawn on the CPU and moved to ``device`` (the same start
-    on every device). W2 at n = 2000 varies by tens of percent from one reference draw
-    to the next, so the book reports the median over 3 seeds. Returns (median r, [r_s], [samples_s]).
+    For each seed s, a generator seeded with s draws the start x_T ~ N(0, I) of shape
+    (n, 2); ``sample(x_T, generator)`` runs the sampler, drawing any fresh noise from
+    the same generator (``generator.initial_seed()`` is s), and r_s = w2_ratio(samples,
+    s) compares the result with the reference draw of seed s. x_T is drawn on the CPU
+    and moved to ``device`` (the same start on every device). W2 at n = 2000 varies by
+    tens of percent from one reference draw to the next, so the book reports the median
+    over 3 seeds. Returns (median r, [r_s], [samples_s]).
     """
     rs, xs = [], []
     for s in seeds:
@@ -123,13 +122,43 @@ def median_w2_ratio(
     return statistics.median(rs), rs, xs
 
 
+def median_r(
+    sampler: Callable,
+    model: Callable,
+    *args,
+    n: int,
+    seeds: Sequence[int] = SEEDS,
+    device=None,
+    start: Callable | None = None,
+    **kwargs,
+) -> tuple[float, list[float]]:
+    """median_s W2(x_s, ref_s) / floor: the r of a sampler, :func:`median_w2_ratio` of
+    ``sampler(model, x_T, *args, generator=g, **kwargs)`` (Chapters 3-4b).
+
+    ``args`` are the sampler's levels: (timesteps, alphas_cumprod) for
+    :mod:`difflab.samplers`, (sigmas,) for :mod:`difflab.flow_samplers`. For each seed,
+    x_T ~ N(0, I) (n, 2) is drawn from the seed's generator, which the sampler then
+    draws its fresh noise from; ``start(x_T, g)``, when given, replaces x_T by another
+    start (a rescaled one, exact samples of q(x_t)). Returns (median r, [r per seed]).
+    """
+
+    def run(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        x = x if start is None else start(x, g)
+        return sampler(model, x, *args, generator=g, **kwargs)
+
+    r, rs, _ = median_w2_ratio(run, n, seeds=seeds, device=device)
+    return r, rs
+
+
 def nearest_ratio(
     samples: torch.Tensor, train: torch.Tensor, fresh: torch.Tensor
 ) -> float:
-    """Memorisation, as a number: the median distance from each sample to its nearest training
-    point, divided by the same median for ``fresh`` points of the data distribution (not in the
-    training set). Near 1: the samples are new points, as far from the training set as fresh data
-    are. Near 0: they sit on training points (a model that memorises, like the exact denoiser)."""
+    """median_i min_j |x_i - x0_j| / the same for fresh points: memorisation, as a
+    number: the median distance from each sample to its nearest training point, divided
+    by the same median for ``fresh`` points of the data distribution (not in the
+    training set). Near 1: the samples are new points, as far from the training set as
+    fresh data are. Near 0: they sit on training points (a model that memorises, like
+    the exact denoiser)."""
     near = lambda x: (
         torch.cdist(
             torch.as_tensor(x, dtype=torch.float64),
@@ -148,8 +177,9 @@ def spread(x: torch.Tensor) -> float:
 
 
 def spiral_coverage(x: torch.Tensor, n_bins: int = 50, max_dist: float = 0.1) -> float:
-    """Share of the spiral's ``n_bins`` equal stretches (by position u) that have at least one point
-    of ``x`` within ``max_dist`` of the curve: 1.0 when samples reach the whole spiral."""
+    """Share of the spiral's ``n_bins`` equal stretches (by position u) that have at
+    least one point of ``x`` within ``max_dist`` of the curve: 1.0 when samples reach
+    the whole spiral."""
     u, dist = project_to_spiral(torch.as_tensor(x, dtype=torch.float64))
     bins = (u[dist < max_dist] * n_bins).long().clamp(max=n_bins - 1)
     return len(torch.unique(bins)) / n_bins
@@ -161,21 +191,19 @@ OFF_SPIRAL = -1  # the region of a point that is on no part of the spiral
 def spiral_region(
     x: torch.Tensor, n_parts: int = 3, max_dist: float = 0.1
 ) -> torch.Tensor:
-    """Which part of the spiral each point of ``x`` (N, 2) lies in: a LongTensor (N,) of part ids
-    0..n_parts-1, or ``OFF_SPIRAL`` (-1) for points farther than ``max_dist`` from the curve.
+    """Which part of the spiral each point of ``x`` (N, 2) lies in: a LongTensor (N,) of
+    part ids 0..n_parts-1, or ``OFF_SPIRAL`` (-1) for points farther than ``max_dist``
+    from the curve.
 
-    The part is that of the nearest point of the curve (:func:`difflab.data.project_to_spiral`),
-    cut into ``n_parts`` equal stretches of position u as in :func:`difflab.data.make_spiral`.
-    ``max_dist = 0.1`` is 3.3 times the training data's jitter (0.03): about 1 training point in
-    1000 lies farther, while the arms of the spiral are 0.9 apart.
+    The part is that of the nearest point of the curve
+    (:func:`difflab.data.project_to_spiral`), cut into ``n_parts`` equal stretches of
+    position u as in :func:`difflab.data.make_spiral`. ``max_dist = 0.1`` is 3.3 times
+    the training data's jitter (0.03): about 1 training point in 1000 lies farther,
+    while the arms of the spiral are 0.9 apart.
     """
     n_parts = check_int("n_parts", n_parts, low=1)
     max_dist = check_float("max_dist", max_dist, low=0.0, low_open=True)
-    x = torch.as_tensor(x)
-    if x.ndim != 2 or x.shape[1] != 2:
-        raise ValueError(f"x has shape {tuple(x.shape)}; expected (N, 2) points")
-    if not torch.isfinite(x).all():
-        raise ValueError("x contains NaN or inf")
+    x = _check_points(torch.as_tensor(x))
     u, dist = project_to_spiral(x.double())
     region = part_of(u, n_parts)
     return torch.where(dist <= max_dist, region, torch.full_like(region, OFF_SPIRAL))
@@ -184,8 +212,9 @@ def spiral_region(
 def region_shares(
     x: torch.Tensor, n_parts: int = 3, max_dist: float = 0.1
 ) -> torch.Tensor:
-    """Share of the points of ``x`` in each part, then off the spiral: float64 (n_parts + 1,), sums to 1.
-    ``shares[c]`` is the fraction in part c; ``shares[-1]`` the fraction off the spiral."""
+    """Share of the points of ``x`` in each part, then off the spiral: float64 (n_parts
+    + 1,), sums to 1. ``shares[c]`` is the fraction in part c; ``shares[-1]`` the
+    fraction off the spiral."""
     region = spiral_region(x, n_parts, max_dist)
     counts = torch.bincount(
         torch.where(region == OFF_SPIRAL, n_parts, region), minlength=n_parts + 1
@@ -196,18 +225,16 @@ def region_shares(
 def part_w2_ratio(
     x: torch.Tensor, part: int, n_parts: int = 3, seed: int = 0, max_dist: float = 0.1
 ) -> float:
-    """Diversity inside one part: W2 from the points of ``x`` that lie in ``part`` to a fresh sample of that
-    part of the spiral (same size), divided by the W2 between two independent fresh samples of it.
+    """Diversity inside one part: W2 from the points of ``x`` that lie in ``part`` to a
+    fresh sample of that part of the spiral (same size), divided by the W2 between two
+    independent fresh samples of it.
 
-    Near 1: the samples in the part are spread over it like real data. Larger: they bunch up
-    (or drift); guidance that gains accuracy by losing diversity makes it grow.
+    Near 1: the samples in the part are spread over it like real data. Larger: they
+    bunch up (or drift); guidance that gains accuracy by losing diversity makes it grow.
     """
     part = check_int("part", part, low=0, high=n_parts - 1)
     inside = torch.as_tensor(x)[spiral_region(x, n_parts, max_dist) == part]
-    if len(inside) < 10:
-        raise ValueError(
-            f"only {len(inside)} points of x lie in part {part}; need at least 10 to measure diversity"
-        )
+    _check_enough(inside, part)
 
     def fresh(s):  # n points of the part, by rejection from the whole spiral
         pool = make_spiral(len(inside) * n_parts * 2 + 200, seed=s, n_parts=n_parts)
@@ -241,13 +268,14 @@ def class_pull(
     n_classes: int,
     generator: torch.Generator,
 ) -> PullMeasure:
-    """The class pull of a conditional denoiser at step ``t`` (Chapter 5): its size, its share of
-    the prediction, and the pulls themselves (for :func:`pull_cosine`), from one set of calls.
+    """mean |f(x_t, t, c) - f(x_t, t)|: the class pull of a conditional denoiser at step
+    ``t`` (Chapter 5): its size, its share of the prediction, and the pulls themselves
+    (for :func:`pull_cosine`), from one set of calls.
 
-    x_t = q_sample(x0, t) with noise drawn from ``generator``; c runs over all ``n_classes``
-    classes. ``model(x, t, cond)`` is a conditional denoiser (``cond=None``: the unconditional
-    prediction). Two models given generators in the same state see the same x_t, so their pulls
-    compare point by point.
+    x_t = q_sample(x0, t) with noise drawn from ``generator``; c runs over all
+    ``n_classes`` classes. ``model(x, t, cond)`` is a conditional denoiser
+    (``cond=None``: the unconditional prediction). Two models given generators in the
+    same state see the same x_t, so their pulls compare point by point.
     """
     n_classes = check_int("n_classes", n_classes, low=1)
     t = check_int("t", t, low=0, high=len(alphas_cumprod) - 1)
@@ -267,22 +295,34 @@ def class_pull(
     return PullMeasure(float(pull), float(pull / f_u.norm(dim=1).mean()), field)
 
 
+def path_straightness(path: torch.Tensor) -> torch.Tensor:
+    """sum_k |p_{k+1} - p_k| / |p_K - p_0|: the length of each path over the distance
+    between its endpoints, float64 (N,): 1 for a straight path, more for a bent one (inf
+    for a path that ends where it began).
+
+    ``path`` (K, N, ...): K >= 2 positions of N paths, as
+    :func:`~difflab.flow_samplers.sample_path` records them; the length is that of the
+    polygon through them. (Liu et al. 2023 measure straightness differently, as E int
+    |(Z_1 - Z_0) - dZ_t/dt|^2 dt; both are 0 / 1 exactly for straight paths.)
+    """
+    p = _check_path(torch.as_tensor(path)).double().flatten(2)  # (K, N, D)
+    length = (p[1:] - p[:-1]).norm(dim=2).sum(0)  # (N,)
+    chord = (p[-1] - p[0]).norm(dim=1)  # (N,)
+    return length / chord
+
+
 def pull_cosine(field: torch.Tensor, reference: torch.Tensor) -> float:
-    """Whether two class pulls point the same way: the mean over points and classes of the cosine
-    between ``field`` and ``reference`` (each (n_classes, N, D), e.g. :attr:`PullMeasure.field` of
-    two models on the same x_t). 1: the same directions; 0: unrelated (or a pull of zero); -1: opposite.
-    Every point counts equally, however small its pull.
+    """mean cos(field, reference): whether two class pulls point the same way, the mean
+    over points and classes of the cosine between ``field`` and ``reference`` (each
+    (n_classes, N, D), e.g. :attr:`PullMeasure.field` of two models on the same x_t).
+
+    1: the same directions; 0: unrelated (or a pull of zero); -1: opposite. Every point
+    counts equally, however small its pull.
     """
     a, b = torch.as_tensor(field), torch.as_tensor(reference)
-    if a.shape != b.shape or a.ndim != 3:
-        raise ValueError(
-            f"field {tuple(a.shape)} and reference {tuple(b.shape)} must be pulls of the same "
-            f"shape (n_classes, N, D)"
-        )
-    a, b = (
-        a.detach().double().cpu(),
-        b.detach().double().cpu(),
-    )  # float64 on the CPU: any device's pulls
+    _check_pulls(a, b)
+    # float64 on the CPU: any device's pulls
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
     return float(torch.nn.functional.cosine_similarity(a, b, dim=2, eps=1e-12).mean())
 
 
@@ -290,82 +330,37 @@ def pull_cosine(field: torch.Tensor, reference: torch.Tensor) -> float:
 
 
 def read_attributes(images: torch.Tensor, threshold: float = 0.3):
-    """Attribute checkers built from the shapes generator: ``Attributes`` (shape, colour, size,
-    position) per image (N, 3, 32, 32) in [0, 1], with -1 where no object is found.
+    """Attribute checkers built from the shapes generator: ``Attributes`` (shape,
+    colour, size, position) per image (N, 3, 32, 32) in [0, 1], with -1 where no object
+    is found.
 
-    - foreground: pixels whose brightest channel exceeds ``threshold`` (the background is black);
-    - position: the nearest of the generator's five centres to the foreground's centroid;
+    - foreground: pixels whose brightest channel exceeds ``threshold`` (the background
+      is black);
+    - position: the nearest of the generator's five centres to the foreground's
+      centroid;
     - colour: the nearest generator colour to the mean of the fully covered pixels;
-    - shape and size: the generator's template (4 shapes x 3 sizes, no jitter, moved onto the
-      centroid) with the highest soft overlap (intersection over union) with the coverage.
+    - shape and size: the generator's template (4 shapes x 3 sizes, no jitter, moved
+      onto the centroid) with the highest soft overlap (intersection over union) with
+      the coverage.
     """
-    if (
-        not isinstance(images, torch.Tensor)
-        or images.ndim != 4
-        or images.shape[1:] != (3, 32, 32)
-    ):
-        raise ValueError(
-            f"images must be a tensor (N, 3, 32, 32) in [0, 1], got "
-            f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}"
-        )
+    _check_images(images)
     images = images.detach().float().cpu()
     n = images.shape[0]
     bright = images.amax(dim=1)  # (N, H, W)
     mask = bright > threshold
     found = mask.flatten(1).sum(1) >= 4
-    grid = torch.arange(32, dtype=torch.float32) + 0.5
-    w = mask.float()
-    area = w.sum((1, 2)).clamp_min(1)
-    cx = (w * grid[None, None, :]).sum((1, 2)) / area
-    cy = (w * grid[None, :, None]).sum((1, 2)) / area
-    centroid = torch.stack([cx, cy], 1)  # (N, 2)
+    centroid = _centroid(mask.float())  # (N, 2)
     position = torch.cdist(centroid, CENTRE).argmin(1)
-    core = (bright > 0.6 * bright.flatten(1).amax(1)[:, None, None]).float()[
-        :, None
-    ]  # (N, 1, H, W)
+    peak = bright.flatten(1).amax(1)[:, None, None]
+    core = (bright > 0.6 * peak).float()[:, None]  # (N, 1, H, W)
     mean_rgb = (images * core).sum((2, 3)) / core.sum((2, 3)).clamp_min(1)
     colour = torch.cdist(mean_rgb, RGB).argmin(1)
-    soft = (bright / RGB[colour].amax(1)[:, None, None]).clamp(
-        0, 1
-    )  # the object's coverage of each pixel
-    # templates at the detected position, then shifted by whole pixels onto the centroid
+    # the object's coverage of each pixel
+    soft = (bright / RGB[colour].amax(1)[:, None, None]).clamp(0, 1)
     ious = torch.zeros(n, len(SHAPES), len(SIZES))
     for s in range(len(SHAPES)):
         for z in range(len(SIZES)):
-            attrs = Attributes(
-                torch.full((n,), s),
-                torch.zeros(n, dtype=torch.long),
-                torch.full((n,), z),
-                position,
-            )
-            tmpl = render(attrs, jitter=False).amax(1) > threshold  # (N, H, W)
-            tw = tmpl.float()
-            ta = tw.sum((1, 2)).clamp_min(1)
-            t_c = torch.stack(
-                [
-                    (tw * grid[None, None, :]).sum((1, 2)) / ta,
-                    (tw * grid[None, :, None]).sum((1, 2)) / ta,
-                ],
-                1,
-            )
-            shift = (centroid - t_c).round().long()
-            tmpl = torch.stack(
-                [t.roll((int(dy), int(dx)), (0, 1)) for t, (dx, dy) in zip(tmpl, shift)]
-            )
-            cover = (
-                render(attrs, jitter=False).amax(1) / RGB[0].max()
-            )  # soft coverage in [0, 1]
-            cover = torch.stack(
-                [
-                    c.roll((int(dy), int(dx)), (0, 1))
-                    for c, (dx, dy) in zip(cover, shift)
-                ]
-            )
-            inter = (
-                torch.minimum(cover, soft).flatten(1).sum(1)
-            )  # soft intersection over union
-            union = torch.maximum(cover, soft).flatten(1).sum(1).clamp_min(1e-6)
-            ious[:, s, z] = inter / union
+            ious[:, s, z] = _template_iou(s, z, position, centroid, soft, threshold)
     best = ious.flatten(1).argmax(1)
     shape, size = best // len(SIZES), best % len(SIZES)
     none = torch.full((n,), -1, dtype=torch.long)
@@ -374,27 +369,139 @@ def read_attributes(images: torch.Tensor, threshold: float = 0.3):
     )
 
 
+def _check_images(images) -> None:
+    if (
+        not isinstance(images, torch.Tensor)
+        or images.ndim != 4
+        or images.shape[1:] != (3, 32, 32)
+    ):
+        got = (
+            tuple(images.shape)
+            if isinstance(images, torch.Tensor)
+            else type(images).__name__
+        )
+        raise ValueError(f"images must be a tensor (N, 3, 32, 32) in [0, 1], got {got}")
+
+
+def _centroid(w: torch.Tensor) -> torch.Tensor:
+    """The centroid (column, row) in pixels of each weight map w (N, H, W): (N, 2)."""
+    grid = torch.arange(32, dtype=torch.float32) + 0.5
+    area = w.sum((1, 2)).clamp_min(1)
+    cx = (w * grid[None, None, :]).sum((1, 2)) / area
+    cy = (w * grid[None, :, None]).sum((1, 2)) / area
+    return torch.stack([cx, cy], 1)
+
+
+def _template_iou(s, z, position, centroid, soft, threshold) -> torch.Tensor:
+    """Soft intersection over union (N,) of the coverage ``soft`` with the generator's
+    template of shape s and size z, at the detected position, then shifted by whole
+    pixels onto the centroid."""
+    n = position.shape[0]
+    attrs = Attributes(
+        torch.full((n,), s),
+        torch.zeros(n, dtype=torch.long),
+        torch.full((n,), z),
+        position,
+    )
+    tmpl = render(attrs, jitter=False).amax(1) > threshold  # (N, H, W)
+    shift = (centroid - _centroid(tmpl.float())).round().long()
+    cover = (
+        render(attrs, jitter=False).amax(1) / RGB[0].max()
+    )  # soft coverage in [0, 1]
+    cover = torch.stack(
+        [c.roll((int(dy), int(dx)), (0, 1)) for c, (dx, dy) in zip(cover, shift)]
+    )
+    inter = torch.minimum(cover, soft).flatten(1).sum(1)
+    union = torch.maximum(cover, soft).flatten(1).sum(1).clamp_min(1e-6)
+    return inter / union
+
+
 @torch.no_grad()
 def evenness(values: torch.Tensor, k: int) -> float:
-    """How evenly ``values`` (ints in 0..k-1; -1, "not found", is skipped) fill k classes: the entropy
-    of their histogram divided by its largest possible value, log k. 1 = all k equally often, 0 = one only."""
-    values = torch.as_tensor(values)
-    if k < 2 or values.ndim != 1 or not (values[values >= 0] < k).all():
-        raise ValueError(
-            f"evenness needs 1-D values in 0..k-1 (or -1) and k >= 2; got k={k}, values {values[:8].tolist()}"
-        )
+    """H(p) / log k, p the histogram of ``values``: how evenly ``values`` (ints in
+    0..k-1; -1, "not found", is skipped) fill k classes, the entropy of their histogram
+    divided by its largest possible value. 1 = all k equally often, 0 = one only."""
+    values = _check_values(torch.as_tensor(values), k)
     p = torch.bincount(values[values >= 0], minlength=k).float()
-    if p.sum() == 0:
-        raise ValueError("evenness: no value >= 0 to count")
     p = p[p > 0] / p.sum()
     return float(-(p * p.log()).sum() / math.log(k))
 
 
 def clip_score(clip, images: torch.Tensor, captions: list[str]) -> torch.Tensor:
-    """Cosine similarity between each image and its own caption under Chapter 1's CLIP (N,),
-    the CLIP score of Hessel et al. (2021) without its rescaling."""
+    """cos(phi_i, psi_i): the cosine similarity between each image and its own caption
+    under Chapter 1's CLIP (N,), the CLIP score of Hessel et al. (2021) without its
+    rescaling."""
+    _check_captions(images, captions)
+    return (clip.encode_image(images) * clip.encode_text(list(captions))).sum(1).cpu()
+
+
+# --- the checks of the measurements above -------------------------------------------
+
+
+def _check_samples(x: torch.Tensor) -> None:
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(
+            f"samples has shape {tuple(x.shape)}; expected (n, d) with n >= 2"
+        )
+
+
+def _check_clouds(x: torch.Tensor, y: torch.Tensor) -> None:
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"x {tuple(x.shape)} and y {tuple(y.shape)} must be point clouds (n, d) of the "
+            f"same d"
+        )
+    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
+        raise ValueError("x or y contains NaN or inf")
+
+
+def _check_points(x: torch.Tensor) -> torch.Tensor:
+    if x.ndim != 2 or x.shape[1] != 2:
+        raise ValueError(f"x has shape {tuple(x.shape)}; expected (N, 2) points")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or inf")
+    return x
+
+
+def _check_enough(inside: torch.Tensor, part: int) -> None:
+    if len(inside) < 10:
+        raise ValueError(
+            f"only {len(inside)} points of x lie in part {part}; need at least 10 to "
+            f"measure diversity"
+        )
+
+
+def _check_path(p: torch.Tensor) -> torch.Tensor:
+    if p.ndim < 3 or p.shape[0] < 2:
+        raise ValueError(
+            f"path has shape {tuple(p.shape)}; expected (K, N, ...) with K >= 2 positions "
+            f"of N paths"
+        )
+    return p
+
+
+def _check_pulls(a: torch.Tensor, b: torch.Tensor) -> None:
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(
+            f"field {tuple(a.shape)} and reference {tuple(b.shape)} must be pulls of the "
+            f"same shape (n_classes, N, D)"
+        )
+
+
+def _check_values(values: torch.Tensor, k: int) -> torch.Tensor:
+    if k < 2 or values.ndim != 1 or not (values[values >= 0] < k).all():
+        raise ValueError(
+            f"evenness needs 1-D values in 0..k-1 (or -1) and k >= 2; got k={k}, values "
+            f"{values[:8].tolist()}"
+        )
+    if not (values >= 0).any():
+        raise ValueError("evenness: no value >= 0 to count")
+    return values
+
+
+def _check_captions(images: torch.Tensor, captions) -> None:
     if len(captions) != images.shape[0]:
         raise ValueError(
-            f"{images.shape[0]} images but {len(captions)} captions; give one caption per image"
+            f"{images.shape[0]} images but {len(captions)} captions; give one caption per "
+            f"image"
         )
-    return (clip.encode_image(images) * clip.encode_text(list(captions))).sum(1).cpu()

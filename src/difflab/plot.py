@@ -1,4 +1,4 @@
-"""Every figure of the book goes through these helpers, so all chapters look like one book.
+"""Every static figure of the book goes through these helpers, so all chapters look like one book.
 
 Each helper takes an ``ax`` (or makes one) and returns it; nothing here changes matplotlib's
 global settings. Figures are made for the book's text column (``COLUMN_PX`` = 676 pixels at a
@@ -6,6 +6,11 @@ global settings. Figures are made for the book's text column (``COLUMN_PX`` = 67
 100 dpi), so a page shows them at full size, not scaled down. Animations are drawn at
 ``ANIM_WIDTH`` = 5.6 inches and stored at the column's width (about 120 dpi), so that their
 10-point text is about 16 pixels high, the body text's size.
+
+An animation (:func:`animate`) counts as a figure: its frames are stored in the page and
+play without a kernel or a widget, in the static book as in Jupyter. Whatever needs a live
+kernel (sliders, text boxes: the explorers) is in :mod:`difflab.explore`, which builds on
+this module; this module never imports it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from matplotlib import animation
 
 from ._checks import check_int
 from .data.spiral import project_to_spiral, spiral_curve
-from .utils import is_book_build, model_device
+from .utils import model_device
 
 # One palette for the whole book, one meaning per colour (colour-blind safe): these four after
 # Okabe and Ito for what a point *is* ...
@@ -316,6 +321,82 @@ def positions(
     return style(ax, title)
 
 
+def _images(images) -> np.ndarray:
+    """Images (N, H, W) or (N, C, H, W) as an array (N, H, W) or (N, H, W, C)."""
+    imgs = _np(images)
+    if imgs.ndim == 4:
+        imgs = imgs.transpose(0, 2, 3, 1)  # (N, H, W, C)
+        if imgs.shape[-1] == 1:
+            imgs = imgs[..., 0]
+    if imgs.ndim not in (3, 4):
+        raise ValueError(
+            f"images has shape {_np(images).shape}; expected (N, H, W) or (N, C, H, W)"
+        )
+    return imgs
+
+
+def _tile_starts(count: int, size: int, pad: int) -> list[int]:
+    """Where each of ``count`` tiles of ``size`` pixels starts, ``pad`` pixels apart."""
+    return [pad + k * (size + pad) for k in range(count)]
+
+
+def _mosaic(imgs: np.ndarray, ncols: int, pad: int, fill: float) -> np.ndarray:
+    """The images (N, H, W[, C]) tiled row by row, ``ncols`` to a row, on a canvas of
+    ``fill`` with ``pad`` pixels between them and around them."""
+    n, h, w = imgs.shape[:3]
+    nrows = -(-n // ncols)
+    canvas = np.full(
+        (nrows * (h + pad) + pad, ncols * (w + pad) + pad) + imgs.shape[3:],
+        fill,
+        dtype=float,
+    )
+    for i in range(n):
+        r, col = divmod(i, ncols)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        canvas[top : top + h, left : left + w] = imgs[i]
+    return canvas
+
+
+def _grid_axes(ncols: int, nrows: int, row_labels: bool, title: bool):
+    """Axes for a mosaic of ``ncols`` x ``nrows`` tiles: cells of at most 0.9 inches, the
+    whole at most ``FIG_WIDTH`` wide, with room for row labels and a title."""
+    room = 1.6 if row_labels else 0
+    cell = min(0.9, FIG_WIDTH / (ncols + room))
+    _, ax = subplots(
+        width=max(1.0, cell * ncols + room),
+        height=max(0.6, cell * nrows + (0.3 if title else 0)),
+    )
+    return ax
+
+
+def _show_mosaic(ax, canvas: np.ndarray, lo: float, hi: float, cmap) -> None:
+    """The canvas on ``ax``: colour pictures scaled from [lo, hi] to [0, 1], grey ones
+    through ``cmap``; each pixel a square, no smoothing."""
+    if canvas.ndim == 3:
+        canvas = np.clip((canvas - lo) / max(hi - lo, 1e-12), 0, 1)
+        ax.imshow(canvas, interpolation="nearest")
+    else:
+        ax.imshow(canvas, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+
+
+def _label_tiles(ax, row_labels, labels, shape: tuple[int, int], pad: int) -> None:
+    """``row_labels`` left of the rows, ``labels`` under the columns (or no ticks);
+    ``shape`` is one tile's (H, W)."""
+    h, w = shape
+    if row_labels is not None:
+        rows = [s + (h - 1) / 2 for s in _tile_starts(len(row_labels), h, pad)]
+        ax.set_yticks(rows, row_labels, fontsize=8)
+        ax.tick_params(axis="y", length=0)
+    else:
+        ax.set_yticks([])
+    if labels is not None:
+        cols = [s + (w - 1) / 2 for s in _tile_starts(len(labels), w, pad)]
+        ax.set_xticks(cols, labels, fontsize=8)
+        ax.tick_params(length=0)
+    else:
+        ax.set_xticks([])
+
+
 def image_grid(
     images,
     ax=None,
@@ -332,65 +413,21 @@ def image_grid(
     """Images (N, H, W) or (N, C, H, W) tiled into one mosaic on ``ax``; ``labels`` go under the columns
     of a single row, ``row_labels`` (one per row) to the left of the rows. Pixel values are shown as
     they are (give ``vmin``/``vmax`` for the range)."""
-    imgs = _np(images)
-    if imgs.ndim == 4:
-        imgs = imgs.transpose(0, 2, 3, 1)  # (N, H, W, C)
-        if imgs.shape[-1] == 1:
-            imgs = imgs[..., 0]
-    if imgs.ndim not in (3, 4):
-        raise ValueError(
-            f"images has shape {_np(images).shape}; expected (N, H, W) or (N, C, H, W)"
-        )
+    imgs = _images(images)  # (N, H, W) or (N, H, W, C)
     n, h, w = imgs.shape[:3]
     ncols = n if ncols is None else ncols
     nrows = -(-n // ncols)
+    if row_labels is not None and len(row_labels) != nrows:
+        raise ValueError(
+            f"{len(row_labels)} row_labels for {nrows} rows; give one per row"
+        )
     lo = imgs.min() if vmin is None else vmin
     hi = imgs.max() if vmax is None else vmax
-    canvas = np.full(
-        (nrows * (h + pad) + pad, ncols * (w + pad) + pad) + imgs.shape[3:],
-        hi,
-        dtype=float,
-    )
-    for i in range(n):
-        r, col = divmod(i, ncols)
-        canvas[
-            pad + r * (h + pad) : pad + r * (h + pad) + h,
-            pad + col * (w + pad) : pad + col * (w + pad) + w,
-        ] = imgs[i]
     if ax is None:
-        cell = min(0.9, FIG_WIDTH / (ncols + (1.6 if row_labels is not None else 0)))
-        _, ax = subplots(
-            width=max(1.0, cell * ncols + (1.6 if row_labels is not None else 0)),
-            height=max(0.6, cell * nrows + (0.3 if title else 0)),
-        )
+        ax = _grid_axes(ncols, nrows, row_labels is not None, bool(title))
     ax.grid(False)  # grid lines would run across the pictures
-    if canvas.ndim == 3:
-        canvas = np.clip((canvas - lo) / max(hi - lo, 1e-12), 0, 1)
-        ax.imshow(canvas, interpolation="nearest")
-    else:
-        ax.imshow(canvas, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
-    if row_labels is not None:
-        if len(row_labels) != nrows:
-            raise ValueError(
-                f"{len(row_labels)} row_labels for {nrows} rows; give one per row"
-            )
-        ax.set_yticks(
-            [pad + r * (h + pad) + (h - 1) / 2 for r in range(nrows)],
-            row_labels,
-            fontsize=8,
-        )
-        ax.tick_params(axis="y", length=0)
-    else:
-        ax.set_yticks([])
-    if labels is not None and nrows == 1:
-        ax.set_xticks(
-            [pad + c * (w + pad) + (w - 1) / 2 for c in range(len(labels))],
-            labels,
-            fontsize=8,
-        )
-        ax.tick_params(length=0)
-    else:
-        ax.set_xticks([])
+    _show_mosaic(ax, _mosaic(imgs, ncols, pad, fill=hi), lo, hi, cmap)
+    _label_tiles(ax, row_labels, labels if nrows == 1 else None, (h, w), pad)
     for side in ax.spines.values():
         side.set_visible(False)
     if title:
@@ -453,151 +490,6 @@ def animate(
     return HTML(_CDN_STYLE.sub("", html))
 
 
-def _values(name: str, values) -> list:
-    values = list(values)
-    if not values:
-        raise ValueError(
-            f"values for {name!r} is empty; give the values the explorer may take"
-        )
-    return values
-
-
-def _label(name: str, v) -> str:
-    return f"'{v}'" if isinstance(v, str) else f"{name} = {v:g}"
-
-
-def _control(name: str, values: list, value):
-    """The live widget for one parameter: for text values a text box that offers them (any other
-    text may be typed; it is drawn on Enter), else a slider over the values that starts at
-    ``value``, at the value nearest it (fast mode steps more coarsely), or at the middle one. Both
-    redraw when let go (on Enter, on release), not at every value passed on the way: a picture
-    may take seconds."""
-    import ipywidgets as widgets
-
-    if all(isinstance(v, str) for v in values):
-        return widgets.Combobox(
-            options=values,
-            value=values[0] if value is None else value,
-            description=name,
-            ensure_option=False,
-            continuous_update=False,
-        )
-    return widgets.SelectionSlider(
-        options=values,
-        value=_start(values, value),
-        description=name,
-        continuous_update=False,
-    )
-
-
-def _start(values: list, value):
-    """Where an explorer over numbers starts: ``value``, the value nearest it, or the middle one."""
-    if value is None:
-        return values[len(values) // 2]
-    return value if value in values else min(values, key=lambda v: abs(v - value))
-
-
-def _live(draw, controls: dict, size: tuple[float, float], panels: int = 1):
-    """An ``ipywidgets.interactive`` that draws a fresh figure, ``draw(ax, *values)``, on every change."""
-    import ipywidgets as widgets
-
-    def show(**kw):
-        fig, ax = subplots(1, panels, width=size[0], height=size[1])
-        draw(ax, *(kw[name] for name in controls))
-        plt.show()
-        plt.close(fig)
-
-    return widgets.interactive(show, **controls)
-
-
-def explorer(
-    draw,
-    name: str,
-    values,
-    *,
-    value=None,
-    size: tuple[float, float] = (ANIM_WIDTH, 4.8),
-    panels: int = 1,
-    interval: int = 250,
-    alt: str | None = None,
-):
-    """A one-parameter explorer: ``draw(ax, v)`` draws the picture for the value ``v`` of ``name`` on
-    an empty axes (on a row of ``panels`` axes when ``panels`` > 1). In Jupyter and Colab it is a
-    slider over ``values`` (a text box for text values), starting at the value nearest ``value``;
-    while the static book is built (:func:`difflab.utils.is_book_build`) the same pictures become an
-    animation over ``values`` that opens on that same value, with ``alt`` as its alt text, and no
-    widget is created. Returns what the notebook should display, so call it last in its cell: the
-    animation, or the live ``ipywidgets.interactive``."""
-    values = _values(name, values)
-    if not is_book_build():
-        return _live(draw, {name: _control(name, values, value)}, size, panels)
-    fig, ax = subplots(1, panels, width=size[0], height=size[1])
-
-    def frame(i):
-        for a in np.atleast_1d(ax):
-            a.clear()
-            style(a)
-        draw(ax, values[i])
-
-    numbers = not all(isinstance(v, str) for v in values)
-    start = (
-        values.index(_start(values, value))
-        if numbers
-        else values.index(value)
-        if value in values
-        else 0
-    )
-    alt = alt or (
-        f"An animation over {name} from {_label(name, values[0])} to {_label(name, values[-1])} "
-        f"in {len(values)} frames, opening at {_label(name, values[start])}; the controls below "
-        "it play it or step through it."
-    )
-    return animate(fig, frame, len(values), interval=interval, alt=alt, start=start)
-
-
-def grid_explorer(
-    draw,
-    rows: tuple[str, list],
-    cols: tuple[str, list],
-    *,
-    value=None,
-    panel: float = 1.6,
-    size: tuple[float, float] = (4.0, 3.6),
-):
-    """A two-parameter explorer: ``draw(ax, a, b)`` draws the picture for the value ``a`` of the
-    parameter ``rows = (name, values)`` and ``b`` of ``cols``. In Jupyter and Colab it is one control
-    per parameter (a text box for text, a slider for numbers) starting at ``value = (a, b)``; while
-    the static book is built, small multiples instead, and no widget: one panel of ``panel`` inches
-    per pair, a row per value of ``rows``, a column per value of ``cols``. Returns what the notebook
-    should display: the figure (closed, so that it is shown once) or the live widget."""
-    (name_a, values_a), (name_b, values_b) = rows, cols
-    values_a, values_b = _values(name_a, values_a), _values(name_b, values_b)
-    if name_a == name_b:
-        raise ValueError(
-            f"both parameters are called {name_a!r}; give them different names"
-        )
-    if not is_book_build():
-        start_a, start_b = (None, None) if value is None else value
-        return _live(
-            draw,
-            {
-                name_a: _control(name_a, values_a, start_a),
-                name_b: _control(name_b, values_b, start_b),
-            },
-            size,
-        )
-    fig, axes = subplots(len(values_a), len(values_b), size=panel)
-    axes = np.asarray(axes).reshape(len(values_a), len(values_b))
-    for (i, a), (j, b) in itertools.product(enumerate(values_a), enumerate(values_b)):
-        draw(axes[i, j], a, b)
-        axes[i, j].set_title(_label(name_b, b) if i == 0 else "", fontsize=9)
-        axes[i, j].set_ylabel(
-            textwrap.fill(_label(name_a, a), 18) if j == 0 else "", fontsize=8
-        )
-    plt.close(fig)
-    return fig
-
-
 def field(
     model,
     t: int,
@@ -631,7 +523,7 @@ def field(
     norm = np.linalg.norm(v, axis=1, keepdims=True) + 1e-12
     u = v / norm
     args = (_np(pts)[:, 0], _np(pts)[:, 1], u[:, 0], u[:, 1])
-    kw = dict(angles="xy", scale_units="xy", scale=n / (1.6 * lim), width=0.006)
+    kw = {"angles": "xy", "scale_units": "xy", "scale": n / (1.6 * lim), "width": 0.006}
     if color is not None:
         ax.quiver(*args, color=color, **kw)
     else:
@@ -651,6 +543,40 @@ def field_key(axes, vmax: float, key: str = "length"):
         norm=matplotlib.colors.Normalize(0, vmax), cmap="viridis"
     )
     return axes[0].figure.colorbar(mappable, ax=axes, shrink=0.8, label=key, pad=0.02)
+
+
+def _cell_ticks(ax, shape: tuple[int, int], xticklabels, yticklabels) -> None:
+    """A heatmap's ticks: the given labels at the cells' centres (the column labels
+    slanted), else whole-number ticks."""
+    for labels, setter, n in [
+        (xticklabels, ax.set_xticks, shape[1]),
+        (yticklabels, ax.set_yticks, shape[0]),
+    ]:
+        if labels is not None:
+            setter(range(n), labels, fontsize=7)
+    for axis, labels in [(ax.xaxis, xticklabels), (ax.yaxis, yticklabels)]:
+        if labels is None:
+            axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    if xticklabels is not None:
+        plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+
+
+def _write_cells(ax, im, m: np.ndarray, fmt: str, text) -> None:
+    """Each cell's value (``fmt``), or its string of ``text``, written in the cell: dark on
+    light colours, white on dark ones."""
+    for (i, j), v in np.ndenumerate(m):
+        r, g, b, _ = im.cmap(im.norm(v))
+        light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5  # dark text on light cells
+        label = fmt.format(v) if text is None else text[i][j]
+        ax.text(
+            j,
+            i,
+            label,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="k" if light else "w",
+        )
 
 
 def heatmap(
@@ -682,31 +608,9 @@ def heatmap(
     )
     if colorbar:
         ax.figure.colorbar(im, ax=ax, shrink=0.8)
-    for labels, setter, n in [
-        (xticklabels, ax.set_xticks, m.shape[1]),
-        (yticklabels, ax.set_yticks, m.shape[0]),
-    ]:
-        if labels is not None:
-            setter(range(n), labels, fontsize=7)
-    for axis, labels in [(ax.xaxis, xticklabels), (ax.yaxis, yticklabels)]:
-        if labels is None:
-            axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    if xticklabels is not None:
-        plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+    _cell_ticks(ax, m.shape, xticklabels, yticklabels)
     if annotate or text is not None:
-        for (i, j), v in np.ndenumerate(m):
-            r, g, b, _ = im.cmap(im.norm(v))
-            light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5  # dark text on light cells
-            label = fmt.format(v) if text is None else text[i][j]
-            ax.text(
-                j,
-                i,
-                label,
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="k" if light else "w",
-            )
+        _write_cells(ax, im, m, fmt, text)
     ax.grid(False)
     ax.set_xlabel(xlabel or "")
     ax.set_ylabel(ylabel or "")

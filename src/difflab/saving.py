@@ -78,7 +78,7 @@ def read_training_log(path) -> dict:
     return json.loads(log)
 
 
-def _config(cls, stored: dict):
+def config_from_dict(cls, stored: dict):
     """The config dataclass from its JSON form (lists back to tuples where the field holds one)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(stored) - set(fields))
@@ -124,7 +124,7 @@ def load_model(
     with local_seed(
         0
     ):  # the initial weights are replaced; the reader's random state is left alone
-        model = cls(_config(config_cls, json.loads(meta["config"])))
+        model = cls(config_from_dict(config_cls, json.loads(meta["config"])))
     state = load_file(str(path))
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in state.items()}

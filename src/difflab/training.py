@@ -1,39 +1,136 @@
-"""One training loop for every model of the book, and the diffusion losses it is used with."""
+"""The book's one training loop: ``train(model, loss, data, config)``.
+
+Every model of the book is trained by :func:`train`: the spiral denoisers (Chapters 3, 5), the
+flow models (Chapter 4b), CLIP (Chapter 1) and the text-to-image U-Net (Chapter 8). The loop
+reads forward, backward, step, log; resuming, saving, the EMA of the weights and the mean over
+processes are the small named helpers below it. The losses are in :mod:`difflab.losses`.
+"""
 
 from __future__ import annotations
 
 import math
 import os
 from dataclasses import asdict, dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from ._checks import check_float, check_int
-from .schedules import betas_from_abar, q_sample
 from .utils import progress as progress_bar
 
 
 @dataclass
 class TrainConfig:
     steps: int = 4000  # optimiser steps
-    batch_size: int = (
-        512  # examples per step (drawn with replacement from a training set)
-    )
+    batch_size: int = 512  # examples per step, drawn with replacement from a data set
     lr: float = 2e-3  # peak learning rate of AdamW
-    warmup: int = 100  # steps of linear warm-up, then cosine decay to min_lr * lr
-    min_lr: float = 0.1  # where the cosine ends, as a share of lr (CLIP: 0)
+    warmup_steps: int = 100  # linear warm-up, then cosine decay to min_lr_share * lr
+    min_lr_share: float = 0.1  # where the cosine ends, as a share of lr (CLIP: 0)
     weight_decay: float = 0.0
-    betas: tuple[float, float] = (
-        0.9,
-        0.999,
-    )  # AdamW's (CLIP: 0.9, 0.98; Radford et al. 2021, Sec. 2.5)
-    ema: float = 0.0  # decay of an exponential moving average of the weights (0: none);
-    # the model ends with the averaged weights (Ho et al. 2020, App. B)
+    adam_betas: tuple[float, float] = (0.9, 0.999)  # CLIP: (0.9, 0.98), Radford et al.
+    ema_decay: float = 0.0  # decay of an exponential moving average of the weights
+    # (0: none); the model ends with the averaged weights (Ho et al. 2020, App. B)
     seed: int = 0  # seeds the batches, steps t and noise
 
     def __post_init__(self):
-        self.betas = tuple(self.betas)  # a recipe read back from JSON gives a list
+        self.adam_betas = tuple(self.adam_betas)  # a recipe read back from JSON: a list
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """The learning rate of ``step`` as a share of ``config.lr``: linear warm-up over
+    ``warmup_steps``, then a cosine from 1 down to ``min_lr_share`` (Loshchilov and Hutter
+    2017; CLIP, Radford et al. 2021, Sec. 2.5, decays to 0)."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    done = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    floor = config.min_lr_share
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * done))
+
+
+def train(
+    model: torch.nn.Module,
+    loss_fn: Callable,
+    data,
+    config: TrainConfig,
+    *,
+    state: str | os.PathLike | None = None,
+    save_every: int = 0,
+    stop_at: int | None = None,
+    desc: str = "training",
+    progress: bool = True,
+    callback: Callable | None = None,
+    callback_every: int = 0,
+) -> list[float]:
+    """Train ``model`` by minimising ``loss_fn(model, batch, generator)`` with AdamW and the
+    learning rate of :func:`lr_factor`; returns the loss of every step.
+
+    ``data``: a tensor (N, ...) or a tuple of tensors sharing N, from which each step draws
+    ``batch_size`` rows with replacement; or a function ``batch(step, generator)`` (CLIP draws
+    fresh captioned images). ``state``: a file for the resumable training state, written every
+    ``save_every`` steps and at the end; a later call with the same file resumes from it.
+    ``stop_at`` stops after that many steps (the model keeps its current weights, not the EMA).
+    ``callback(step, weights)`` sees, every ``callback_every`` steps, the weights the model
+    would end with if training stopped there (the EMA's when ``ema_decay`` is on).
+
+    Under ``torchrun`` the same call trains on every process with DistributedDataParallel:
+    each of W processes draws ``batch_size / W`` rows from its own generator, DDP averages the
+    gradients; process 0 shows progress, logs and writes the state.
+    """
+    _check_config(config)
+    end = (
+        config.steps
+        if stop_at is None
+        else min(check_int("stop_at", stop_at, low=0), config.steps)
+    )
+    run = _Run(model, config)
+    draw = _batches(data, config.batch_size // run.world, run.device)
+    history, start = run.resume(state) if state and os.path.exists(state) else ([], 0)
+    model.train()
+    for step in run.progress_bar(range(start, end), desc, progress):
+        loss = loss_fn(run.net, draw(step, run.generator), run.generator)  # 1. forward
+        _check_finite(loss, step, config)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # 2. backward (DDP averages the gradients of the processes)
+        run.optimizer.step()  # 3. step
+        run.scheduler.step()
+        run.update_ema()
+        history.append(run.mean_over_processes(loss))  # 4. log
+        run.show(history, step)
+        if (
+            callback
+            and callback_every
+            and (step + 1) % callback_every == 0
+            and not run.rank
+        ):
+            callback(step + 1, run.final_weights())
+        if state and save_every and (step + 1) % save_every == 0:
+            run.save(state, history, step + 1)
+    if state and end > start:
+        run.save(state, history, end)
+    if end == config.steps and run.ema is not None:
+        model.load_state_dict(run.ema)
+    model.eval()
+    return history
+
+
+def _check_config(config: TrainConfig) -> None:
+    check_int("steps", config.steps, low=1)
+    check_int("batch_size", config.batch_size, low=1)
+    check_float("lr", config.lr, low=0.0, low_open=True)
+    check_float("min_lr_share", config.min_lr_share, low=0.0, high=1.0)
+    world = rank_and_world()[1]
+    if config.batch_size % world:
+        raise ValueError(
+            f"batch_size={config.batch_size} must be divisible by the number of "
+            f"processes, {world}"
+        )
+
+
+def _check_finite(loss: torch.Tensor, step: int, config: TrainConfig) -> None:
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"loss became {loss.item()} at step {step}; lower lr (now {config.lr})"
+        )
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -43,210 +140,137 @@ def rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """The learning rate of ``step`` as a share of ``cfg.lr``: linear warm-up over ``warmup`` steps,
-    then a cosine from 1 down to ``min_lr`` (Loshchilov and Hutter 2017; CLIP, Radford et al. 2021,
-    Sec. 2.5, decays to 0)."""
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
-    progress_ = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.min_lr + (1 - cfg.min_lr) * 0.5 * (1 + math.cos(math.pi * progress_))
-
-
-def _batches(data, cfg: TrainConfig, world: int, dev) -> Callable:
+def _batches(data, rows: int, device) -> Callable:
     """``draw(step, generator)``: the batch of a step, from a function or from tensors."""
     if callable(data):  # batch(step, generator): e.g. CLIP's fresh generated batches
         return data
     tensors = data if isinstance(data, (tuple, list)) else (data,)
     n = tensors[0].shape[0]
     if any(t.shape[0] != n for t in tensors):
-        raise ValueError(
-            f"data tensors have first dimensions {[t.shape[0] for t in tensors]}; they must agree"
-        )
+        sizes = [t.shape[0] for t in tensors]
+        raise ValueError(f"data tensors have first dimensions {sizes}; they must agree")
 
     def draw(step, generator):
-        idx = torch.randint(0, n, (cfg.batch_size // world,), generator=generator)
-        batch = tuple(t[idx.to(t.device)].to(dev) for t in tensors)
+        idx = torch.randint(0, n, (rows,), generator=generator)
+        batch = tuple(t[idx.to(t.device)].to(device) for t in tensors)
         return batch if len(batch) > 1 else batch[0]
 
     return draw
 
 
-def train(
-    model: torch.nn.Module,
-    loss_fn: Callable,
-    data,
-    config: TrainConfig = TrainConfig(),
-    *,
-    checkpoint: str | os.PathLike | None = None,
-    checkpoint_every: int = 0,
-    stop_at: int | None = None,
-    desc: str = "training",
-    progress: bool = True,
-    callback: Callable | None = None,
-    callback_every: int = 0,
-) -> list[float]:
-    """Train ``model`` by minimising ``loss_fn(model, batch, generator)``: the one training loop of
-    the book (the spiral denoisers, CLIP and the text-to-image U-Net). AdamW, :func:`lr_factor`,
-    an optional EMA of the weights, a check that the loss stays finite.
+class _Run:
+    """What one training run holds besides the model: the optimiser and its schedule, the
+    generator of the batches, the EMA of the weights and the processes it runs on."""
 
-    ``data``: a tensor (N, ...) or a tuple of tensors sharing N, from which each step draws
-    ``batch_size`` rows with replacement (moved to the model's device); or a function
-    ``batch(step, generator)`` that returns the step's batch (CLIP draws fresh captioned images).
-    Returns the loss of every step. With ``checkpoint`` set, the state (weights, optimiser, step,
-    history) is saved every ``checkpoint_every`` steps and at the end, and a later call with the
-    same path resumes where it stopped. ``stop_at`` stops after that many steps (to show or test a
-    resume); the model then keeps its current weights, not the EMA.
-
-    Under ``torchrun`` (a ``torch.distributed`` process group initialised by the caller) the same
-    call trains on every process with DistributedDataParallel: each of the W processes draws
-    ``batch_size / W`` rows from its own generator (a ``batch`` function must draw from the
-    ``generator`` it is given, or every process sees the same batch), DDP averages the gradients,
-    so every process holds the same weights; only process 0 shows progress and writes the
-    checkpoint.
-
-    ``callback(step, weights)`` is called on process 0 every ``callback_every`` steps with the
-    weights the model would end with if training stopped there (the EMA weights when ``ema`` is
-    on): for a training log. It must not change them or draw from the training's generator.
-    """
-    cfg = config
-    check_int("steps", cfg.steps, low=1)
-    check_int("batch_size", cfg.batch_size, low=1)
-    check_float("lr", cfg.lr, low=0.0, low_open=True)
-    check_float("min_lr", cfg.min_lr, low=0.0, high=1.0)
-    dev = next(model.parameters()).device
-    rank, world = rank_and_world()
-    if cfg.batch_size % world:
-        raise ValueError(
-            f"batch_size={cfg.batch_size} must be divisible by the number of processes, {world}"
+    def __init__(self, model: torch.nn.Module, config: TrainConfig):
+        self.model, self.config = model, config
+        self.rank, self.world = rank_and_world()
+        self.device = next(model.parameters()).device
+        # process 0 draws what a single process would
+        self.generator = torch.Generator().manual_seed(
+            config.seed + 1_000_003 * self.rank
         )
-    draw = _batches(data, cfg, world, dev)
-    gen = torch.Generator().manual_seed(
-        cfg.seed + 1_000_003 * rank
-    )  # process 0 draws what a single process would
-    net = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
+        self.net = _distributed(model) if self.world > 1 else model
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(),
+            lr=config.lr,
+            betas=tuple(config.adam_betas),
+            weight_decay=config.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, config)
+        )
+        self.ema = _copy(model.state_dict()) if config.ema_decay else None
 
-        net = DistributedDataParallel(
-            model
-        )  # averages gradients across processes in backward()
-        if hasattr(model, "config"):
-            net.config = (
-                model.config
-            )  # losses may read it (ddpm_loss_cond reads n_classes)
-    opt = torch.optim.AdamW(
-        model.parameters(),
-        lr=cfg.lr,
-        betas=tuple(cfg.betas),
-        weight_decay=cfg.weight_decay,
-    )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
-    ema = (
-        {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if cfg.ema
-        else None
-    )
-    history: list[float] = []
-    start = 0
-    if checkpoint is not None and os.path.exists(checkpoint):
-        state = torch.load(checkpoint, weights_only=True)
-        if state["config"] != asdict(cfg):
-            raise ValueError(
-                f"checkpoint {checkpoint} was made with config {state['config']}, not {asdict(cfg)}; "
-                f"delete it to start again"
-            )
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if len(state["generators"]) != world:
-            raise ValueError(
-                f"checkpoint {checkpoint} was made by {len(state['generators'])} processes; "
-                f"resume it with as many, not {world}"
-            )
-        gen.set_state(state["generators"][rank])
-        history, start = list(state["history"]), int(state["step"])
-        if ema is not None:
-            ema = state["ema"]
+    def progress_bar(self, steps: range, desc: str, show: bool):
+        """The steps, with a progress bar on process 0 (unless ``show`` is False)."""
+        self.bar = progress_bar(
+            steps, total=len(steps), desc=desc, disable=bool(self.rank) or not show
+        )
+        return self.bar
 
-    def save(step):
-        generators = [gen.get_state()]
-        if world > 1:
-            generators = [None] * world
-            torch.distributed.all_gather_object(generators, gen.get_state())
-        if rank == 0:
-            tmp = f"{checkpoint}.tmp"
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "generators": generators,
-                    "ema": ema,
-                    "history": history,
-                    "step": step,
-                    "config": asdict(cfg),
-                },
-                tmp,
-            )
-            os.replace(tmp, checkpoint)  # never leave a half-written checkpoint
+    def show(self, history: list[float], step: int, every: int = 50) -> None:
+        """The mean loss of the last ``every`` steps, beside the progress bar."""
+        if step % every == 0:
+            mean = sum(history[-every:]) / len(history[-every:])
+            self.bar.set_postfix_str(f"loss {mean:.4f}", refresh=False)
 
-    end = (
-        cfg.steps
-        if stop_at is None
-        else min(check_int("stop_at", stop_at, low=0), cfg.steps)
-    )
-    model.train()
-    bar = progress_bar(
-        range(start, end),
-        total=end - start,
-        desc=desc,
-        disable=rank != 0 or not progress,
-    )
-    for step in bar:
-        loss = loss_fn(net, draw(step, gen), gen)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"loss became {loss.item()} at step {step}; lower lr (now {cfg.lr})"
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if ema is not None:
-            with torch.no_grad():
-                for k, v in model.state_dict().items():
-                    ema[k].lerp_(v, 1 - cfg.ema) if v.dtype.is_floating_point else ema[
-                        k
-                    ].copy_(v)
-        if world > 1:  # record the mean loss over all processes
+    def update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * weights (Ho et al. 2020, App. B)."""
+        if self.ema is None:
+            return
+        with torch.no_grad():
+            for k, v in self.model.state_dict().items():
+                if v.dtype.is_floating_point:
+                    self.ema[k].lerp_(v, 1 - self.config.ema_decay)
+                else:
+                    self.ema[k].copy_(v)
+
+    def final_weights(self) -> dict:
+        return self.ema if self.ema is not None else self.model.state_dict()
+
+    def mean_over_processes(self, loss: torch.Tensor) -> float:
+        """The step's loss, averaged over the processes under torchrun."""
+        if self.world > 1:
             loss = loss.detach().clone()
             torch.distributed.all_reduce(loss)
-            loss /= world
-        history.append(loss.item())
-        if step % 50 == 0:
-            bar.set_postfix_str(
-                f"loss {sum(history[-50:]) / len(history[-50:]):.4f}", refresh=False
+            loss /= self.world
+        return loss.item()
+
+    def save(self, path, history: list[float], step: int) -> None:
+        """Write the resumable state (process 0), atomically: never a half-written file."""
+        generators = [self.generator.get_state()]
+        if self.world > 1:
+            generators = [None] * self.world
+            torch.distributed.all_gather_object(generators, self.generator.get_state())
+        if self.rank:
+            return
+        saved = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generators": generators,
+            "ema": self.ema,
+            "history": history,
+            "step": step,
+            "config": asdict(self.config),
+        }
+        torch.save(saved, f"{path}.tmp")
+        os.replace(f"{path}.tmp", path)
+
+    def resume(self, path) -> tuple[list[float], int]:
+        """Load the state :meth:`save` wrote; returns (history, step)."""
+        saved = torch.load(path, weights_only=True)
+        if saved["config"] != asdict(self.config):
+            raise ValueError(
+                f"state {path} was made with config {saved['config']}, not "
+                f"{asdict(self.config)}; delete it to start again"
             )
-        if (
-            callback is not None
-            and callback_every
-            and (step + 1) % callback_every == 0
-            and rank == 0
-        ):
-            callback(step + 1, ema if ema is not None else model.state_dict())
-        if (
-            checkpoint is not None
-            and checkpoint_every
-            and (step + 1) % checkpoint_every == 0
-        ):
-            save(step + 1)
-    if checkpoint is not None and end > start:
-        save(end)
-    if ema is not None and end == cfg.steps:
-        model.load_state_dict(ema)
-    model.eval()
-    return history
+        if len(saved["generators"]) != self.world:
+            raise ValueError(
+                f"state {path} was made by {len(saved['generators'])} processes; "
+                f"resume it with as many, not {self.world}"
+            )
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.generator.set_state(saved["generators"][self.rank])
+        if self.ema is not None:
+            self.ema = saved["ema"]
+        return list(saved["history"]), int(saved["step"])
+
+
+def _copy(weights: dict) -> dict:
+    return {k: v.detach().clone() for k, v in weights.items()}
+
+
+def _distributed(model: torch.nn.Module) -> torch.nn.Module:
+    from torch.nn.parallel import DistributedDataParallel
+
+    net = DistributedDataParallel(model)  # averages gradients across processes
+    if hasattr(model, "config"):
+        net.config = model.config  # losses may read it (ddpm_loss_cond reads n_classes)
+    return net
 
 
 def gradient_noise(
@@ -261,9 +285,9 @@ def gradient_noise(
     """The gradient SGD follows, and how noisy it is: ``loss_fn(model, batch, generator)`` is
     differentiated at the model's current weights on ``n_batches`` random batches of ``data``.
 
-    Returns (mean gradient, flattened over all parameters; its variance E|g - mean|^2, summed over
-    the parameters). Two losses with the same expected gradient can then be compared on the same
-    scale (Chapter 3). The weights are not changed; their ``.grad`` is left as None.
+    Returns (mean gradient, flattened over all parameters; its variance E|g - mean|^2, summed
+    over the parameters). Two losses with the same expected gradient can then be compared on
+    the same scale (Chapter 3). The weights are not changed; their ``.grad`` is left as None.
     """
     check_int("n_batches", n_batches, low=2)
     check_int("batch_size", batch_size, low=1)
@@ -281,77 +305,3 @@ def gradient_noise(
     g = torch.stack(grads)  # (n_batches, n_params)
     mean = g.mean(0)
     return mean, float(((g - mean) ** 2).sum(1).mean())
-
-
-def _noisy_batch(x0, alphas_cumprod, generator):
-    T = len(alphas_cumprod)
-    t = torch.randint(0, T, (x0.shape[0],), generator=generator).to(x0.device)
-    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
-    return t, noise, q_sample(x0, t, alphas_cumprod, noise)
-
-
-def ddpm_loss(
-    model, x0: torch.Tensor, generator: torch.Generator, alphas_cumprod: torch.Tensor
-) -> torch.Tensor:
-    """L_simple (Ho et al. 2020, eq. 14): || eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t) ||^2,
-    with t uniform over the T steps. Bind the schedule with ``functools.partial`` for :func:`train`."""
-    t, noise, xt = _noisy_batch(x0, alphas_cumprod, generator)
-    return ((model(xt, t) - noise) ** 2).mean()
-
-
-def last_step_loss(
-    model, x0: torch.Tensor, generator: torch.Generator, alphas_cumprod: torch.Tensor
-) -> torch.Tensor:
-    """The alternative of Chapter 3: predict only the noise of the *last* step, eps_t in
-    x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps_t, rescaled by c_t = sqrt(beta_t / (1 - abar_t)) so that
-    its mean given x_t equals the total noise's (E[eps_t | x_0, x_t] = c_t eps). Same minimiser as
-    :func:`ddpm_loss`, much noisier target."""
-    T = len(alphas_cumprod)
-    abar = alphas_cumprod.to(x0.device)
-    t = torch.randint(0, T, (x0.shape[0],), generator=generator).to(x0.device)
-    beta = betas_from_abar(abar)[t][:, None].to(
-        x0.dtype
-    )  # beta_t, recovered from the schedule
-    e_prev = torch.randn(x0.shape, generator=generator).to(x0.device)
-    e_last = torch.randn(x0.shape, generator=generator).to(x0.device)
-    x_prev = q_sample(
-        x0, t, torch.cat([abar.new_ones(1), abar]), e_prev
-    )  # step t-1 (x0 before step 0)
-    xt = (1 - beta).sqrt() * x_prev + beta.sqrt() * e_last
-    c = (beta / (1 - abar[t][:, None].to(x0.dtype))).sqrt()
-    return ((model(xt, t) - e_last / c) ** 2).mean()
-
-
-def drop_condition(
-    cond: torch.Tensor, null_id: int, p_uncond: float, generator: torch.Generator
-) -> torch.Tensor:
-    """Replace each class id by the "no condition" id ``null_id`` with probability ``p_uncond``:
-    condition dropout, which lets one network learn f(x, t) and f(x, t, c) (Ho and Salimans 2022, Algorithm 1)."""
-    drop = torch.rand(cond.shape, generator=generator).to(cond.device) < p_uncond
-    return torch.where(drop, torch.full_like(cond, null_id), cond)
-
-
-def ddpm_loss_cond(
-    model,
-    batch: tuple[torch.Tensor, torch.Tensor],
-    generator: torch.Generator,
-    alphas_cumprod: torch.Tensor,
-    p_uncond: float = 0.1,
-) -> torch.Tensor:
-    """L_simple (Ho et al. 2020, eq. 14) for a class-conditional model, with condition dropout.
-
-    ``batch`` = (x0 (B, ...), cond (B,) class ids 0..K-1). A share ``p_uncond`` of the rows is
-    trained with the "no condition" id K = ``model.config.n_classes`` instead of its class, so the
-    same network learns the unconditional prediction too (Ho and Salimans 2022, Algorithm 1,
-    p_uncond = 0.1 or 0.2 in their Sec. 4). Bind the schedule with ``functools.partial``.
-    """
-    x0, cond = batch
-    p_uncond = check_float("p_uncond", p_uncond, low=0.0, high=1.0)
-    n_classes = getattr(getattr(model, "config", None), "n_classes", 0)
-    if not n_classes:
-        raise ValueError(
-            "ddpm_loss_cond needs a class-conditional model (model.config.n_classes >= 1)"
-        )
-    t, noise, xt = _noisy_batch(x0, alphas_cumprod, generator)
-    cond = drop_condition(cond, n_classes, p_uncond, generator)
-    return ((model(xt, t, cond) - noise) ** 2).mean()

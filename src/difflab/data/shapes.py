@@ -141,6 +141,16 @@ def is_heldout(attrs: Attributes) -> torch.Tensor:
     return (attrs.shape + attrs.colour + attrs.size + attrs.position) % 5 == 0
 
 
+def is_pair(attrs: Attributes, pairs) -> torch.Tensor:
+    """True where (shape, colour) is one of ``pairs``, e.g. ``[["triangle", "green"]]``."""
+    out = torch.zeros(len(attrs.shape), dtype=torch.bool)
+    for shape, colour in pairs:
+        out |= (attrs.shape == SHAPES.index(shape)) & (
+            attrs.colour == COLOURS.index(colour)
+        )
+    return out
+
+
 def split_combos(split: str) -> torch.Tensor:
     """The combination indices of ``split``: "train" (288), "heldout" (72) or "all" (360)."""
     if split not in ("train", "heldout", "all"):

@@ -1,32 +1,15 @@
-"""A small time-conditioned MLP denoiser for 2-D points (Chapters 3-7), and the same network as a
-flow-matching velocity model (``VelocityMLP``, the chapter after DDIM)."""
+"""A small time-conditioned MLP denoiser for 2-D points (Chapters 3-7), and the same
+network as a flow-matching velocity model (``VelocityMLP``, the chapter after DDIM)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .._checks import check_int
-
-
-def timestep_embedding(
-    t: torch.Tensor, dim: int, max_period: float = 10_000.0
-) -> torch.Tensor:
-    """Sinusoidal embedding of integer steps (Vaswani et al. 2017, Sec. 3.5; used by Ho et al. 2020, App. B).
-
-    t: (N,) -> (N, dim): [cos(t w_k), sin(t w_k)] with frequencies w_k from 1 down to 1/max_period.
-    """
-    half = dim // 2
-    freqs = torch.exp(
-        -math.log(max_period)
-        * torch.arange(half, device=t.device, dtype=torch.float32)
-        / half
-    )
-    angles = t.float()[:, None] * freqs[None]  # (N, half)
-    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+from .layers import timestep_embedding
 
 
 @dataclass
@@ -61,9 +44,10 @@ class Block(nn.Module):
 class MLPDenoiser(nn.Module):
     """eps_theta(x, t, cond=None): predicts the noise in x_t, shape (N, dim).
 
-    The step t enters as a sinusoidal embedding added inside every block; a class ``cond``
-    (a LongTensor (N,), or None for "no condition") adds a learned class embedding to it.
-    Class ``n_classes`` is the "no condition" token used for classifier-free guidance.
+    The step t enters as a sinusoidal embedding added inside every block; a class
+    ``cond`` (a LongTensor (N,), or None for "no condition") adds a learned class
+    embedding to it. Class ``n_classes`` is the "no condition" token used for
+    classifier-free guidance.
     """
 
     def __init__(self, config: MLPConfig = MLPConfig()):
@@ -118,14 +102,14 @@ SIGMA_TO_TIME = 1000.0
 
 
 class VelocityMLP(nn.Module):
-    """v_theta(x, sigma, cond=None): the network of :class:`MLPDenoiser` as a flow-matching
-    velocity model (:mod:`difflab.flow`), shape (N, dim).
+    """v_theta(x, sigma, cond=None): the network of :class:`MLPDenoiser` as a
+    flow-matching velocity model (:mod:`difflab.flow`), shape (N, dim).
 
-    ``sigma`` is a float tensor (N,) in [0, 1] (or a number); it enters the same sinusoidal
-    embedding as the time ``sigma * SIGMA_TO_TIME`` (the embedding takes real times). The
-    weights are those of an :class:`MLPDenoiser` of the same config, under ``net.``: the same
-    network, trained for another target. Integer steps are refused: they mean a DDPM sampler
-    is calling a flow model.
+    ``sigma`` is a float tensor (N,) in [0, 1] (or a number); it enters the same
+    sinusoidal embedding as the time ``sigma * SIGMA_TO_TIME`` (the embedding takes real
+    times). The weights are those of an :class:`MLPDenoiser` of the same config, under
+    ``net.``: the same network, trained for another target. Integer steps are refused:
+    they mean a DDPM sampler is calling a flow model.
     """
 
     def __init__(self, config: MLPConfig = MLPConfig()):

@@ -1,17 +1,20 @@
-"""A small U-Net for 32 x 32 RGB images, conditioned on a frozen CLIP text embedding (Chapter 8).
+"""A small U-Net for 32 x 32 RGB images, conditioned on a frozen CLIP text embedding
+(Chapter 8).
 
-The network predicts v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0 (Salimans and Ho 2022, Sec. 4,
-"v-parameterisation"); :class:`EpsFromV` turns it into the epsilon every sampler and
-``guidance.cfg`` of the book expects. The text embedding (512 numbers, Chapter 1's CLIP) is
-projected and *added to the time embedding*, and that vector scales and shifts every channel of
-every residual block (adaptive group normalisation, Dhariwal and Nichol 2021, Sec. 3): the shapes
-images have one object described by a handful of global attributes, so one vector is enough.
-Two coordinate channels tell the convolutions where they are (Liu et al. 2018). Stable Diffusion
-instead lets every pixel attend to every word (cross-attention, Rombach et al. 2022, Sec. 3.3),
-which matters for long sentences with several objects.
+The network predicts v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0 (Salimans and Ho 2022,
+Sec. 4, "v-parameterisation"; :func:`~difflab.conversions.v_target`); :class:`EpsFromV`
+turns it into the epsilon every sampler and ``guidance.cfg`` of the book expects. The
+text embedding (512 numbers, Chapter 1's CLIP) is projected and *added to the time
+embedding*, and that vector scales and shifts every channel of every residual block
+(adaptive group normalisation, Dhariwal and Nichol 2021, Sec. 3): the shapes images have
+one object described by a handful of global attributes, so one vector is enough. Two
+coordinate channels tell the convolutions where they are (Liu et al. 2018). Stable
+Diffusion instead lets every pixel attend to every word (cross-attention, Rombach et al.
+2022, Sec. 3.3), which matters for long sentences with several objects.
 
-The "no condition" input is the zero vector: CLIP embeddings have length 1, so zero is never
-a real sentence, and condition dropout trains the network on it (Ho and Salimans 2022, Alg. 1).
+The "no condition" input is the zero vector: CLIP embeddings have length 1, so zero is
+never a real sentence, and condition dropout trains the network on it (Ho and Salimans
+2022, Alg. 1).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .mlp import timestep_embedding  # the sinusoidal embedding of Chapter 3
+from ..conversions import eps_from_v, v_target
+from .layers import timestep_embedding  # the sinusoidal embedding of Chapter 3
 
 
 @dataclass
@@ -32,9 +36,9 @@ class UNetConfig:
 
 
 class ResBlock(nn.Module):
-    """GroupNorm-SiLU-conv twice plus a skip connection; in between, the embedding scales and shifts
-    every normalised channel, h = GroupNorm(h) (1 + scale) + shift ("adaptive group normalisation",
-    Dhariwal and Nichol 2021, Sec. 3)."""
+    """GroupNorm-SiLU-conv twice plus a skip connection; in between, the embedding
+    scales and shifts every normalised channel, h = GroupNorm(h) (1 + scale) + shift
+    ("adaptive group normalisation", Dhariwal and Nichol 2021, Sec. 3)."""
 
     def __init__(self, c_in: int, c_out: int, emb_dim: int):
         super().__init__()
@@ -60,15 +64,16 @@ class ResBlock(nn.Module):
 
 
 class TextUNet(nn.Module):
-    """v-prediction U-Net: ``net(x (N,3,32,32), t (N,), cond (N,512) or None) -> v (N,3,32,32)``."""
+    """v-prediction U-Net: ``net(x (N,3,32,32), t (N,), cond (N,512) or None) -> v
+    (N,3,32,32)``."""
 
     def __init__(self, config: UNetConfig | None = None):
         super().__init__()
-        self.config = cfg = config or UNetConfig()
-        c, e = cfg.channels, cfg.emb_dim
+        self.config = config = config or UNetConfig()
+        c, e = config.channels, config.emb_dim
         self.time = nn.Sequential(nn.Linear(e, e), nn.SiLU(), nn.Linear(e, e))
         self.text = nn.Sequential(
-            nn.Linear(cfg.cond_dim, e), nn.SiLU(), nn.Linear(e, e)
+            nn.Linear(config.cond_dim, e), nn.SiLU(), nn.Linear(e, e)
         )
         self.inp = nn.Conv2d(
             3 + 2, c[0], 3, padding=1
@@ -118,9 +123,9 @@ class TextUNet(nn.Module):
 
 
 def coordinates(x: torch.Tensor) -> torch.Tensor:
-    """Two channels (N, 2, H, W) holding each pixel's column and row, from -1 to 1 ("CoordConv",
-    Liu et al. 2018). Convolutions look the same everywhere; these tell the network *where* it is,
-    so that "in the top left" can become a place."""
+    """Two channels (N, 2, H, W) holding each pixel's column and row, from -1 to 1
+    ("CoordConv", Liu et al. 2018). Convolutions look the same everywhere; these tell
+    the network *where* it is, so that "in the top left" can become a place."""
     n, _, h, w = x.shape
     cols = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype).expand(n, 1, h, w)
     rows = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)[:, None].expand(
@@ -129,21 +134,14 @@ def coordinates(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([cols, rows], dim=1)
 
 
-def v_target(x0: torch.Tensor, eps: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
-    """v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans and Ho 2022, Sec. 4); abar broadcast to x0."""
-    return abar.sqrt() * eps - (1 - abar).sqrt() * x0
-
-
-def eps_from_v(x_t: torch.Tensor, v: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
-    """eps = sqrt(1 - abar) x_t + sqrt(abar) v, the inverse of :func:`v_target` given x_t."""
-    return (1 - abar).sqrt() * x_t + abar.sqrt() * v
-
-
 class EpsFromV(nn.Module):
-    """Wrap a v-predicting network so it returns epsilon: ``model(x, t, cond) -> eps``.
+    """eps = sqrt(abar) v + sqrt(1 - abar) x_t
+    (:func:`~difflab.conversions.eps_from_v`): a v-predicting network wrapped so it
+    returns epsilon, ``model(x, t, cond) -> eps``.
 
-    Because eps is an affine function of v with the same coefficients for every condition,
-    guidance f_n + s (f_c - f_n) gives the same update whether it is combined in eps or in v.
+    Because eps is an affine function of v with the same coefficients for every
+    condition, guidance f_n + s (f_c - f_n) gives the same update whether it is combined
+    in eps or in v.
     """
 
     def __init__(self, net: TextUNet, alphas_cumprod: torch.Tensor):
@@ -166,8 +164,10 @@ def v_loss(
     alphas_cumprod: torch.Tensor,
     p_uncond: float = 0.15,
 ) -> torch.Tensor:
-    """Mean squared error on v with condition dropout: batch = (x0 in [-1, 1], text embeddings (B, D));
-    a share ``p_uncond`` of rows get the zero ("no condition") embedding (Ho and Salimans 2022, Alg. 1)."""
+    """E || v_theta(x_t, t, c) - v ||^2 (Salimans and Ho 2022, Sec. 4): the mean squared
+    error on v with condition dropout: batch = (x0 in [-1, 1], text embeddings (B, D));
+    a share ``p_uncond`` of rows get the zero ("no condition") embedding (Ho and
+    Salimans 2022, Alg. 1)."""
     x0, cond = batch
     n = x0.shape[0]
     t = torch.randint(0, len(alphas_cumprod), (n,), generator=generator).to(x0.device)

@@ -1,11 +1,6 @@
-"""Training CLIP from scratch on captioned shapes, and the measurements Chapter 1 checks.
-
-Training is :func:`difflab.training.train`, the book's one loop, with CLIP's run (:func:`clip_run`)
-and a batch function: every step draws a fresh batch of captioned images of the *training*
-combinations and wordings (``make_shapes`` seeded by the step number), so a run is fully
-determined by its :class:`~difflab.training.TrainConfig` and can stop and resume at any step with
-the same result.
-"""
+"""CLIP's measurements in Chapter 1: retrieval in random and in hard batches, and zero-shot
+classification, all on held-out combinations and held-out wordings. (CLIP is trained like every
+model of the book: ``difflab.registry.train("clip")``, its parts in ``registry.FAMILIES``.)"""
 
 from __future__ import annotations
 
@@ -13,7 +8,6 @@ import torch
 
 from .data.shapes import (
     ATTRIBUTES,
-    N_COMBOS,
     Attributes,
     class_prompts,
     combo_attributes,
@@ -23,89 +17,7 @@ from .data.shapes import (
     render,
     split_combos,
 )
-from .models.clip import CLIP, CLIPConfig, clip_loss, top1_retrieval, zero_shot_classify
-from .training import TrainConfig, train
-from .utils import local_seed
-
-P_OMIT = 0.2  # chance that a caption leaves out each attribute ("a red circle")
-
-
-def clip_run(**changes) -> TrainConfig:
-    """CLIP's training run, with ``changes`` (e.g. ``steps=60``): 600 steps of 128 pairs (the
-    similarity matrix is 128 x 128), AdamW with lr 2e-3, betas (0.9, 0.98) and weight decay 0.05,
-    100 steps of warm-up, then a cosine decay to 0 (as in CLIP, Radford et al. 2021, Sec. 2.5);
-    ``seed`` seeds the initial weights and every batch."""
-    run = dict(
-        steps=600,
-        batch_size=128,
-        lr=2e-3,
-        warmup=100,
-        min_lr=0.0,
-        weight_decay=0.05,
-        betas=(0.9, 0.98),
-        seed=0,
-    )
-    return TrainConfig(**{**run, **changes})
-
-
-def training_batch(step: int, cfg: TrainConfig, p_omit: float = P_OMIT):
-    """The batch of step ``step``: the same on every run and after a resume."""
-    return make_shapes(
-        cfg.batch_size, seed=cfg.seed * 1_000_003 + step, split="train", p_omit=p_omit
-    )
-
-
-def new_clip(cfg: TrainConfig, model_config: CLIPConfig | None = None) -> CLIP:
-    """A freshly initialised CLIP, its weights seeded by ``cfg.seed`` in a local random state
-    (:func:`difflab.utils.local_seed`: the process's own is left as it was)."""
-    with local_seed(cfg.seed):
-        return CLIP(model_config)
-
-
-def contrastive_loss(model: CLIP, batch, generator=None) -> torch.Tensor:
-    """CLIP's symmetric loss (:func:`difflab.models.clip.clip_loss`) on a batch of (images, captions),
-    in the signature :func:`difflab.training.train` calls."""
-    images, captions = batch
-    return clip_loss(*model(images, captions))
-
-
-def train_clip(
-    model: CLIP,
-    cfg: TrainConfig,
-    *,
-    p_omit: float = P_OMIT,
-    checkpoint=None,
-    stop_at: int | None = None,
-    progress: bool = True,
-) -> dict:
-    """Train ``model`` with the symmetric contrastive loss for ``cfg.steps`` steps.
-
-    ``checkpoint``: where to keep a resumable training state, written every 100 steps and at the
-    end; if the file exists, training resumes from it. ``stop_at`` stops early at that step.
-    Returns the history: ``{"loss": [...], "logit_scale": [...]}``, one entry per step.
-    """
-    scales = []
-
-    def batch(
-        step, generator
-    ):  # fresh images; the step number seeds them (the generator is not used)
-        images, captions, _ = training_batch(step, cfg, p_omit)
-        return images, captions
-
-    history = train(
-        model,
-        contrastive_loss,
-        batch,
-        cfg,
-        checkpoint=checkpoint,
-        checkpoint_every=100,
-        stop_at=stop_at,
-        desc="training CLIP",
-        progress=progress,
-        callback=lambda step, weights: scales.append(model.scale().item()),
-        callback_every=1,
-    )
-    return {"loss": history, "logit_scale": scales}
+from .models.clip import CLIP, top1_retrieval, zero_shot_classify
 
 
 def distinct_heldout_batch(n: int, generator: torch.Generator) -> Attributes:
@@ -188,17 +100,3 @@ def evaluate_clip(
             (pred == getattr(test.attributes, attribute)).float().mean().item()
         )
     return out
-
-
-__all__ = [
-    "P_OMIT",
-    "clip_run",
-    "contrastive_loss",
-    "evaluate_clip",
-    "hard_batch",
-    "distinct_heldout_batch",
-    "new_clip",
-    "train_clip",
-    "training_batch",
-    "N_COMBOS",
-]

@@ -1,0 +1,274 @@
+"""The book's models by name: one table of shipped models, one shape for every family.
+
+Every family of models has the same four parts, each a function of a recipe
+(:mod:`difflab.recipes`): ``build`` (the network with its initial weights), ``loss`` (the loss
+it trains with, in the loop's signature), ``data`` (tensors, or a ``batch(step, generator)``
+function) and ``ready`` (what a user gets: the network itself, or for the text-to-image U-Net the
+wrapper that returns epsilon). So every model is trained and loaded the same way::
+
+    model, loss, data, config = parts("spiral_ddpm")   # what Chapter 3 trains
+    history = difflab.training.train(model, loss, data, config)
+
+    model, history = train("spiral_ddpm", steps=500)    # the same in one call
+    model = load("spiral_ddpm", device="cuda")          # the shipped weights
+
+**One seed rule**: a network's initial weights are drawn on the CPU in a local random state
+seeded by ``recipe["init_seed"]`` (:func:`difflab.utils.local_seed`; the process's own state is
+left alone), then moved to the device, so training starts from the same weights on every
+device. Reflow starts from its base model's trained weights instead (``init: "base"``).
+
+Every shipped file is ``checkpoints/NAME.safetensors``, made by
+``python scripts/train.py --model NAME``, which stores the recipe and a training log in it.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from collections.abc import Callable
+
+import torch
+
+from . import recipes
+from .data.shapes import is_pair, make_shapes
+from .data.spiral import make_spiral
+from .flow import FLOW_SAMPLERS, flow_loss, flow_sigmas, reflow_loss, reflow_pairs
+from .losses import contrastive_loss, ddpm_loss, ddpm_loss_cond
+from .models.clip import CLIP, CLIPConfig
+from .models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
+from .models.unet import EpsFromV, TextUNet, UNetConfig, v_loss
+from .saving import config_from_dict, load_model
+from .schedules import alphas_cumprod, cosine_betas, linear_betas
+from .training import TrainConfig
+from .training import train as train_loop
+from .utils import local_seed
+
+CHECKPOINTS = Path(__file__).parent / "checkpoints"
+
+#: the shipped models: name -> recipe; the file is CHECKPOINTS / f"{name}.safetensors"
+MODELS = {
+    "clip": recipes.CLIP_RECIPE,  # Chapter 1
+    "spiral_ddpm": recipes.SPIRAL_DDPM,  # Chapters 3, 4
+    "spiral_flow": recipes.SPIRAL_FLOW,  # Chapter 4b
+    "spiral_flow_logit_normal": recipes.SPIRAL_FLOW_LOGIT_NORMAL,  # Chapter 4b
+    "spiral_flow_reflow": recipes.SPIRAL_REFLOW,  # Chapter 4b
+    "spiral_cond": recipes.SPIRAL_COND,  # Chapters 5-7
+    "t2i": recipes.T2I_RECIPE,  # Chapter 8
+}
+
+
+@dataclass(frozen=True)
+class Family:
+    build: Callable[[dict], torch.nn.Module]  # recipe -> network, initial weights, CPU
+    loss: Callable[[dict], Callable]  # recipe -> loss(model, batch, generator)
+    data: Callable[[dict], Any]  # recipe -> tensors or batch(step, generator)
+    ready: Callable = lambda net, recipe: net  # (network, recipe) -> what users get
+
+
+def schedule(name_or_recipe) -> torch.Tensor:
+    """abar_t of a recipe's noise schedule: a float64 table on the CPU, which the samplers
+    read on any device (Apple's MPS has no float64). Linear (Ho et al. 2020, Sec. 4) or
+    cosine (Nichol and Dhariwal 2021, eq. 17)."""
+    s = recipe_of(name_or_recipe)["schedule"]
+    if s["kind"] == "cosine":
+        return alphas_cumprod(cosine_betas(s["T"]))
+    return alphas_cumprod(linear_betas(s["T"], s["beta_start"], s["beta_end"]))
+
+
+def _seeded(make: Callable) -> Callable:
+    """``build(recipe)``: ``make(recipe)`` under the one seed rule (``recipe["init_seed"]``)."""
+
+    def build(recipe: dict) -> torch.nn.Module:
+        with local_seed(recipe["init_seed"]):
+            return make(recipe)
+
+    return build
+
+
+def _mlp(cls) -> Callable:
+    return _seeded(lambda recipe: cls(MLPConfig(**recipe["model"])))
+
+
+def _spiral(recipe: dict):
+    return make_spiral(**recipe["data"]).x
+
+
+def _labelled_spiral(recipe: dict):
+    spiral = make_spiral(**recipe["data"])
+    return spiral.x, spiral.label
+
+
+def _base(recipe: dict) -> torch.nn.Module:
+    """Reflow's starting point: a copy of the shipped model whose recipe is ``base``."""
+    return copy.deepcopy(load(name_of(recipe["base"])))
+
+
+def _reflow_pairs(recipe: dict):
+    """(x0, eps) pairs coupled by the base flow's ODE (Liu et al. 2023, Algorithm 1)."""
+    p = recipe["pairs"]
+    return reflow_pairs(
+        load(name_of(recipe["base"])),
+        p["n"],
+        flow_sigmas(p["steps"]),
+        torch.Generator().manual_seed(p["seed"]),
+        sampler=FLOW_SAMPLERS[p["sampler"]],
+    )
+
+
+def _clip_batches(recipe: dict) -> Callable:
+    """``batch(step, generator)``: fresh captioned images of the training combinations and
+    wordings, seeded by the step, so a run can stop and resume with the same result."""
+    run = recipe["train"]
+
+    def batch(step: int, generator=None):
+        seed = run["seed"] * 1_000_003 + step
+        shapes = make_shapes(
+            run["batch_size"], seed=seed, split="train", p_omit=recipe["data"]["p_omit"]
+        )
+        return shapes.images, shapes.captions
+
+    return batch
+
+
+def _t2i_data(recipe: dict):
+    """(images in [-1, 1] (N, 3, 32, 32), CLIP text embeddings (N, 512)) of the training
+    captions: ``n_images`` of the generator's split, less those of an unseen (shape, colour)
+    pair; on the CPU (the loop moves each batch)."""
+    d = recipe["data"]
+    data = make_shapes(d["n_images"], d["seed"], split=d["split"], p_omit=d["p_omit"])
+    keep = ~is_pair(data.attributes, d["unseen_pairs"])
+    captions = [c for c, k in zip(data.captions, keep.tolist()) if k]
+    clip = load("clip")
+    with torch.no_grad():
+        chunks = [captions[i : i + 1000] for i in range(0, len(captions), 1000)]
+        emb = torch.cat([clip.encode_text(c) for c in chunks])
+    return data.images[keep] * 2 - 1, emb.float()
+
+
+def _unet(recipe: dict) -> TextUNet:
+    m = recipe["model"]
+    return TextUNet(UNetConfig(tuple(m["channels"]), m["cond_dim"], m["emb_dim"]))
+
+
+def _abar32(recipe: dict) -> torch.Tensor:
+    return schedule(recipe).float()  # the U-Net's wrapper keeps its table in float32
+
+
+FAMILIES = {
+    "denoiser": Family(  # epsilon-prediction, L_simple (Ho et al. 2020, eq. 14)
+        build=_mlp(MLPDenoiser),
+        loss=lambda r: functools.partial(ddpm_loss, alphas_cumprod=schedule(r)),
+        data=_spiral,
+    ),
+    "cond_denoiser": Family(  # ... with a class and condition dropout (Ho, Salimans 2022)
+        build=_mlp(MLPDenoiser),
+        loss=lambda r: functools.partial(
+            ddpm_loss_cond, alphas_cumprod=schedule(r), p_uncond=r["p_uncond"]
+        ),
+        data=_labelled_spiral,
+    ),
+    "flow": Family(  # the velocity of the straight path (Lipman et al. 2023, eq. 23)
+        build=_mlp(VelocityMLP),
+        loss=lambda r: functools.partial(flow_loss, **r["flow"]),
+        data=_spiral,
+    ),
+    "reflow": Family(  # the same loss on ODE-coupled pairs (Liu et al. 2023, Alg. 1)
+        build=_base,
+        loss=lambda r: functools.partial(reflow_loss, **r["flow"]),
+        data=_reflow_pairs,
+    ),
+    "clip": Family(  # the symmetric contrastive loss (Radford et al. 2021, Fig. 3)
+        build=_seeded(lambda r: CLIP(config_from_dict(CLIPConfig, r["model"]))),
+        loss=lambda r: contrastive_loss,
+        data=_clip_batches,
+    ),
+    "t2i": Family(  # v-prediction with condition dropout (Salimans and Ho 2022)
+        build=_seeded(_unet),
+        loss=lambda r: functools.partial(
+            v_loss, alphas_cumprod=_abar32(r), p_uncond=r["p_uncond"]
+        ),
+        data=_t2i_data,
+        ready=lambda net, r: EpsFromV(net, _abar32(r)),
+    ),
+}
+
+
+def recipe_of(name_or_recipe) -> dict:
+    """The recipe of a shipped model's name, or the recipe itself."""
+    if isinstance(name_or_recipe, dict):
+        if name_or_recipe.get("family") not in FAMILIES:
+            raise ValueError(
+                f"recipe['family']={name_or_recipe.get('family')!r}; "
+                f"known families are {', '.join(FAMILIES)}"
+            )
+        return name_or_recipe
+    if name_or_recipe not in MODELS:
+        raise ValueError(
+            f"model={name_or_recipe!r} is not a shipped model; "
+            f"the names are {', '.join(MODELS)}"
+        )
+    return MODELS[name_or_recipe]
+
+
+def name_of(recipe: dict) -> str:
+    """The name of the shipped model made with ``recipe``."""
+    for name, shipped in MODELS.items():
+        if shipped == recipe:
+            return name
+    raise ValueError(
+        f"no shipped model has this recipe; the names are {', '.join(MODELS)}"
+    )
+
+
+def build(name_or_recipe, *, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The recipe's network with its initial weights (the one seed rule), on ``device``."""
+    recipe = recipe_of(name_or_recipe)
+    return FAMILIES[recipe["family"]].build(recipe).to(device)
+
+
+def parts(name_or_recipe, *, device: torch.device | str = "cpu"):
+    """(model, loss, data, config): what ``difflab.training.train`` needs to train a recipe."""
+    recipe = recipe_of(name_or_recipe)
+    family = FAMILIES[recipe["family"]]
+    config = TrainConfig(**recipe["train"])
+    return (
+        build(recipe, device=device),
+        family.loss(recipe),
+        family.data(recipe),
+        config,
+    )
+
+
+def train(
+    name_or_recipe,
+    *,
+    steps: int | None = None,
+    device: torch.device | str = "cpu",
+    **options,
+) -> tuple[torch.nn.Module, list[float]]:
+    """Train a recipe's model from its initial weights with the book's one loop; returns
+    (the ready model, the loss of every step). ``steps`` overrides the recipe's (for fast
+    mode); ``options`` go to :func:`difflab.training.train` (``state``, ``save_every``,
+    ``stop_at``, ``progress``, ``callback``, ``callback_every``)."""
+    recipe = recipe_of(name_or_recipe)
+    if steps is not None:
+        recipe = recipes.changed(recipe, train={"steps": steps})
+    model, loss, data, config = parts(recipe, device=device)
+    options.setdefault("desc", f"training {recipe['family']}")
+    history = train_loop(model, loss, data, config, **options)
+    return FAMILIES[recipe["family"]].ready(model, recipe).to(device).eval(), history
+
+
+def load(
+    name: str, *, path=None, device: torch.device | str = "cpu"
+) -> torch.nn.Module:
+    """A shipped model, ready to use in eval mode on ``device``: ``CHECKPOINTS/name`` (or the
+    file at ``path``, made with the same recipe), rebuilt by :func:`difflab.saving.load_model`."""
+    recipe = recipe_of(name)
+    path = CHECKPOINTS / f"{name}.safetensors" if path is None else path
+    maker = f"python scripts/train.py --model {name}"
+    net = load_model(path, recipe, maker=maker)
+    return FAMILIES[recipe["family"]].ready(net, recipe).to(device).eval()

@@ -1,0 +1,177 @@
+"""The book's models by name: one table, one shape for every family, one seed rule, and shipped
+files that match their recipes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from difflab import recipes, registry
+from difflab.metrics import region_shares, w2_ratio
+from difflab.models.mlp import MLPConfig, MLPDenoiser
+from difflab.saving import load_model, read_recipe, read_training_log
+from difflab.samplers import ddpm_sample, spaced_timesteps
+from difflab.training import train
+from difflab.utils import seed_everything
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = list(registry.MODELS)
+
+
+def test_every_recipe_names_a_known_family():
+    assert {r["family"] for r in registry.MODELS.values()} <= set(registry.FAMILIES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_file_records_the_current_recipe(name):
+    path = registry.CHECKPOINTS / f"{name}.safetensors"
+    assert read_recipe(path) == json.loads(json.dumps(registry.MODELS[name]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_file_is_small(name):
+    assert (registry.CHECKPOINTS / f"{name}.safetensors").stat().st_size < 5_000_000
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_load_gives_the_model_in_eval_mode(name):
+    assert not registry.load(name).training
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "spiral_flow_reflow"])
+def test_build_gives_the_architecture_load_fills(name):
+    built, loaded = registry.build(name), registry.load(name)
+    net = loaded.net if name == "t2i" else loaded  # the wrapper holds its U-Net
+    assert {k: v.shape for k, v in built.state_dict().items()} == {
+        k: v.shape for k, v in net.state_dict().items()
+    }
+
+
+def test_build_leaves_the_process_random_state_alone():
+    torch.manual_seed(5)
+    before = torch.random.get_rng_state()
+    registry.build("spiral_ddpm")
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_build_draws_the_initial_weights_from_the_recipe_init_seed():
+    built = registry.build("spiral_ddpm")
+    seed_everything(recipes.SPIRAL_DDPM["init_seed"])
+    ref = MLPDenoiser(MLPConfig(**recipes.SPIRAL_DDPM["model"]))
+    for (k, v), r in zip(built.state_dict().items(), ref.state_dict().values()):
+        assert torch.equal(v, r), k
+
+
+def test_reflow_starts_from_its_base_model_weights():
+    base, start = registry.load("spiral_flow"), registry.build("spiral_flow_reflow")
+    for k, v in base.state_dict().items():
+        assert torch.equal(v, start.state_dict()[k]), k
+
+
+def test_an_unknown_name_is_refused_with_the_names():
+    with pytest.raises(ValueError, match="the names are clip, spiral_ddpm"):
+        registry.load("spiral")
+
+
+def test_a_recipe_without_a_known_family_is_refused():
+    with pytest.raises(ValueError, match="known families are denoiser"):
+        registry.build({**recipes.SPIRAL_DDPM, "family": "gan"})
+
+
+def test_a_missing_file_says_how_to_make_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="scripts/train.py --model spiral_ddpm"):
+        registry.load("spiral_ddpm", path=tmp_path / "missing.safetensors")
+
+
+def test_train_with_fewer_steps_returns_one_loss_per_step():
+    model, history = registry.train("spiral_ddpm", steps=5, progress=False)
+    assert len(history) == 5 and not model.training
+
+
+def test_parts_are_what_the_one_loop_trains():
+    model, loss, data, config = registry.parts(
+        recipes.changed(recipes.SPIRAL_DDPM, train={"steps": 5})
+    )
+    looped = train(model, loss, data, config, progress=False)
+    _, history = registry.train("spiral_ddpm", steps=5, progress=False)
+    assert looped == history
+
+
+def test_clip_file_log_is_reproduced_by_its_recipe():
+    # The recipe, rerun for its first 20 steps, gives the losses the checkpoint recorded.
+    log = read_training_log(registry.CHECKPOINTS / "clip.safetensors")
+    model, loss, data, config = registry.parts("clip")
+    losses = train(model, loss, data, config, stop_at=20, progress=False)
+    assert losses == pytest.approx(log["first_losses"][:20], rel=2e-3)
+
+
+def test_shipped_denoiser_samples_the_spiral():
+    g = torch.Generator().manual_seed(0)
+    x = ddpm_sample(
+        registry.load("spiral_ddpm"),
+        torch.randn(2000, 2, generator=g),
+        range(999, -1, -1),
+        registry.schedule("spiral_ddpm"),
+        generator=g,
+    )
+    assert w2_ratio(x, 0) < 2.0
+
+
+@pytest.mark.parametrize("scale,low,high", [(1.0, 0.6, 0.9), (3.0, 0.95, 1.0)])
+def test_shipped_conditional_model_follows_its_class_as_chapters_5_and_6_say(
+    scale, low, high
+):
+    """Conditioning alone leaks (overlapping labels, share 0.6-0.9); s = 3 repairs it."""
+    from difflab.guidance import cfg
+
+    model, abar = registry.load("spiral_cond"), registry.schedule("spiral_cond")
+    for part in range(3):
+        g = torch.Generator().manual_seed(part)
+        x = ddpm_sample(
+            cfg(model, part, scale),
+            torch.randn(500, 2, generator=g),
+            spaced_timesteps(1000, 100),
+            abar,
+            generator=g,
+        )
+        assert low <= region_shares(x)[part].item() <= high, (part, scale)
+
+
+def test_scripts_hold_one_training_script():
+    assert sorted(p.name for p in (ROOT / "scripts").glob("train*.py")) == ["train.py"]
+
+
+def test_the_training_script_writes_a_file_the_registry_loads(tmp_path):
+    out = tmp_path / "m.safetensors"
+    cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "--model", "spiral_ddpm"]
+    run = subprocess.run(
+        [*cmd, "--steps", "3", "--out", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DIFFLAB_DEVICE": "cpu"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert read_training_log(out)["steps"] == 3
+    assert isinstance(load_model(out), MLPDenoiser)  # any recipe: no check
+
+
+def test_the_training_script_resumes_where_it_stopped(tmp_path):
+    out = tmp_path / "m.safetensors"
+    cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "--model", "spiral_ddpm"]
+    cmd += ["--steps", "6", "--save-every", "1", "--out", str(out), "--no-progress"]
+    env = {**os.environ, "DIFFLAB_DEVICE": "cpu"}
+    subprocess.run([*cmd, "--stop-at", "3"], check=True, capture_output=True, env=env)
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert again.returncode != 0 and "--resume" in again.stderr
+    subprocess.run([*cmd, "--resume"], check=True, capture_output=True, env=env)
+    straight = tmp_path / "straight.safetensors"
+    cmd[cmd.index(str(out))] = str(straight)
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    assert (
+        read_training_log(out)["final_loss"]
+        == read_training_log(straight)["final_loss"]
+    )
