@@ -106,7 +106,7 @@ def test_clip_score_prefers_the_true_caption(clip):
         clip_score(clip, data.images, data.captions[:3])
 
 
-def test_text_to_image_shapes_and_bad_input(small, clip):
+def test_text_to_image_gives_seeded_images_in_the_unit_range(small, clip):
     out = text_to_image(
         ["a red circle", "a blue square"],
         "green",
