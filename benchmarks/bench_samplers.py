@@ -33,12 +33,12 @@ import types
 
 import torch
 
-from difflab import seed_everything
+from difflab import registry, seed_everything
 from difflab.data import make_spiral
 from difflab.metrics import SEEDS, median_r, median_w2_ratio
-from difflab import registry
 from difflab.recipes import SPIRAL_DDPM
-from difflab.samplers import SAMPLERS, SPACINGS, spaced_timesteps
+from difflab.samplers import SAMPLERS
+from difflab.schedules import SPACINGS, spaced_timesteps
 
 N = 2000
 
@@ -70,7 +70,7 @@ def ours(model, abar, nfe: int, sampler: str, spacing: str):
         secs.append(time.perf_counter() - t0)
         return out
 
-    r, rs = median_r(timed, counted, ts, abar, n=N, seeds=SEEDS)
+    r, rs, _ = median_r(timed, counted, ts, abar, n=N, seeds=SEEDS)
     return r, rs, counted.calls, min(secs)
 
 

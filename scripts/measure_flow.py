@@ -29,21 +29,15 @@ from pathlib import Path
 
 import torch
 
-from difflab.data.spiral import make_spiral
-from difflab.flow import (
-    ExactVelocity,
-    ddim_path,
-    euler_sample,
-    flow_heun_sample,
-    flow_sigmas,
-    path_straightness,
-    sample_path,
-    vp_levels,
-)
-from difflab.metrics import SEEDS, median_r
 from difflab import registry
+from difflab.conversions import vp_levels
+from difflab.data.spiral import make_spiral
+from difflab.denoisers import ExactVelocity
+from difflab.flow_samplers import ddim_path, euler_sample, flow_heun_sample, sample_path
+from difflab.metrics import SEEDS, median_r, path_straightness
 from difflab.recipes import SPIRAL_FLOW, SPIRAL_FLOW_LOGIT_NORMAL, changed
-from difflab.samplers import ddim_sample, spaced_timesteps
+from difflab.samplers import ddim_sample
+from difflab.schedules import flow_sigmas, spaced_timesteps
 
 N = 2000  # samples per seed, as everywhere in the book
 NFES = (1, 2, 4, 8, 16, 50)
@@ -55,13 +49,13 @@ def r_flow(
 ):
     """(median r, [r per seed]) of ``sampler(model, x / scale, sigmas)`` from x ~ N(0, I)."""
     start = lambda x, g: x / scale  # noqa: E731
-    return median_r(sampler, model, sigmas, n=n, device=device, start=start)
+    return median_r(sampler, model, sigmas, n=n, device=device, start=start)[:2]
 
 
 def r_ddim(model, n_steps: int, abar: torch.Tensor, *, n: int = N, device="cpu"):
     """(median r, [r per seed]) of DDIM (eta = 0, trailing spacing) on an epsilon model."""
     ts = spaced_timesteps(len(abar), n_steps, "trailing")
-    return median_r(ddim_sample, model, ts, abar, n=n, device=device)
+    return median_r(ddim_sample, model, ts, abar, n=n, device=device)[:2]
 
 
 def _summary(s: torch.Tensor) -> dict:
@@ -74,7 +68,7 @@ def _summary(s: torch.Tensor) -> dict:
 
 
 def straightness(model, *, n: int = N, steps: int = 100, seed: int = 0) -> dict:
-    """Path length over endpoint distance (flow.path_straightness) of n Euler paths of ``steps``
+    """Path length over endpoint distance (metrics.path_straightness) of n Euler paths of ``steps``
     steps from the noise of ``seed``: median, mean and 90th percentile over the paths."""
     x = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
     return _summary(
@@ -85,7 +79,7 @@ def straightness(model, *, n: int = N, steps: int = 100, seed: int = 0) -> dict:
 def ddim_straightness(
     model, abar, *, n: int = N, steps: int = 100, seed: int = 0
 ) -> dict:
-    """The same for DDIM's paths on an epsilon model, in flow coordinates (flow.ddim_path),
+    """The same for DDIM's paths on an epsilon model, in flow coordinates (flow_samplers.ddim_path),
     where the DDIM ODE is the flow ODE."""
     ts = spaced_timesteps(len(abar), steps, "trailing")
     x = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))

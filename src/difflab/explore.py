@@ -29,11 +29,12 @@ import numpy as np
 import torch
 
 from . import plot
-from ._checks import check_float, check_int, check_values
+from ._checks import check_float, check_int, check_timesteps, check_values
 from .data.spiral import spiral_curve
 from .guidance import cfg
 from .metrics import OFF_SPIRAL, spiral_region
-from .samplers import check_timesteps, ddim_sample, ddpm_sample, spaced_timesteps
+from .samplers import ddim_sample, ddpm_sample
+from .schedules import spaced_timesteps
 from .t2i import text_to_image
 from .utils import is_book_build, model_device, pick
 

@@ -41,23 +41,7 @@ from ._checks import (
     check_sigmas,
     per_row,
 )
-
-# names of the flow that live in the module of their concern, importable from here too
-from .conversions import vp_levels  # noqa: F401
-from .denoisers import ExactVelocity  # noqa: F401
-from .flow_samplers import (  # noqa: F401
-    FLOW_SAMPLERS,
-    ddim_path,
-    euler_sample,
-    euler_step,
-    flow_heun_sample,
-    predict_velocity,
-    sample_path,
-)
-from .metrics import path_straightness  # noqa: F401
-from .schedules import flow_sigmas, shift_sigmas  # noqa: F401
-
-heun_sample = flow_heun_sample  # kept for callers of the old name
+from .flow_samplers import euler_sample
 
 SIGMA_SAMPLINGS = ("uniform", "logit_normal")
 

@@ -1,8 +1,7 @@
 """The losses that train the book's models, each in the signature of the one training loop,
 ``loss(model, batch, generator)`` (:func:`difflab.training.train`; bind the other arguments
 with ``functools.partial``). Which family trains with which loss: :data:`difflab.registry.FAMILIES`.
-The flow-matching losses are in :mod:`difflab.flow`, beside the path they regress on, and
-v-prediction's in :mod:`difflab.models.unet`.
+The flow-matching losses are in :mod:`difflab.flow`, beside the path they regress on.
 """
 
 from __future__ import annotations
@@ -10,7 +9,9 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_float
+from .conversions import v_target
 from .models.clip import CLIP, clip_loss
+from .models.unet import TextUNet
 from .schedules import betas_from_abar, q_sample
 
 
@@ -93,3 +94,25 @@ def contrastive_loss(model: CLIP, batch, generator=None) -> torch.Tensor:
     2021, Fig. 3; :func:`difflab.models.clip.clip_loss`) on a batch of (images, captions)."""
     images, captions = batch
     return clip_loss(*model(images, captions))
+
+
+def v_loss(
+    net: TextUNet,
+    batch,
+    generator: torch.Generator,
+    alphas_cumprod: torch.Tensor,
+    p_uncond: float = 0.15,
+) -> torch.Tensor:
+    """E || v_theta(x_t, t, c) - v ||^2 (Salimans and Ho 2022, Sec. 4): the mean squared
+    error on v with condition dropout: batch = (x0 in [-1, 1], text embeddings (B, D));
+    a share ``p_uncond`` of rows get the zero ("no condition") embedding (Ho and
+    Salimans 2022, Alg. 1)."""
+    x0, cond = batch
+    n = x0.shape[0]
+    t = torch.randint(0, len(alphas_cumprod), (n,), generator=generator).to(x0.device)
+    eps = torch.randn(x0.shape, generator=generator).to(x0.device)
+    drop = (torch.rand(n, generator=generator) < p_uncond).to(x0.device)
+    cond = torch.where(drop[:, None], torch.zeros_like(cond), cond)
+    abar = alphas_cumprod.to(x0.device)[t][:, None, None, None]
+    x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps
+    return ((net(x_t, t, cond) - v_target(x0, eps, abar)) ** 2).mean()

@@ -131,7 +131,7 @@ def median_r(
     device=None,
     start: Callable | None = None,
     **kwargs,
-) -> tuple[float, list[float]]:
+) -> tuple[float, list[float], list[torch.Tensor]]:
     """median_s W2(x_s, ref_s) / floor: the r of a sampler, :func:`median_w2_ratio` of
     ``sampler(model, x_T, *args, generator=g, **kwargs)`` (Chapters 3-4b).
 
@@ -139,15 +139,15 @@ def median_r(
     :mod:`difflab.samplers`, (sigmas,) for :mod:`difflab.flow_samplers`. For each seed,
     x_T ~ N(0, I) (n, 2) is drawn from the seed's generator, which the sampler then
     draws its fresh noise from; ``start(x_T, g)``, when given, replaces x_T by another
-    start (a rescaled one, exact samples of q(x_t)). Returns (median r, [r per seed]).
+    start (a rescaled one, exact samples of q(x_t)). Returns, as
+    :func:`median_w2_ratio` does, (median r, [r per seed], [samples per seed]).
     """
 
     def run(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         x = x if start is None else start(x, g)
         return sampler(model, x, *args, generator=g, **kwargs)
 
-    r, rs, _ = median_w2_ratio(run, n, seeds=seeds, device=device)
-    return r, rs
+    return median_w2_ratio(run, n, seeds=seeds, device=device)
 
 
 def nearest_ratio(

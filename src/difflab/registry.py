@@ -25,23 +25,24 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 import torch
 
 from . import recipes
 from .data.shapes import is_pair, make_shapes
 from .data.spiral import make_spiral
-from .flow import FLOW_SAMPLERS, flow_loss, flow_sigmas, reflow_loss, reflow_pairs
-from .losses import contrastive_loss, ddpm_loss, ddpm_loss_cond
+from .flow import flow_loss, reflow_loss, reflow_pairs
+from .flow_samplers import FLOW_SAMPLERS
+from .losses import contrastive_loss, ddpm_loss, ddpm_loss_cond, v_loss
 from .models.clip import CLIP, CLIPConfig
 from .models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
-from .models.unet import EpsFromV, TextUNet, UNetConfig, v_loss
+from .models.unet import EpsFromV, TextUNet, UNetConfig
 from .saving import config_from_dict, load_model
-from .schedules import alphas_cumprod, cosine_betas, linear_betas
+from .schedules import alphas_cumprod, cosine_betas, flow_sigmas, linear_betas
 from .training import TrainConfig
 from .training import train as train_loop
 from .utils import local_seed

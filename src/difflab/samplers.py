@@ -54,14 +54,7 @@ from ._checks import (
     check_prediction,
     check_timesteps,
 )
-
-# kept importable here, where Chapter 4 meets them
-from .schedules import (  # noqa: F401
-    SPACINGS,
-    log_snr,
-    spaced_timesteps,
-    ve_sigma_from_abar,
-)
+from .schedules import log_snr, ve_sigma_from_abar
 
 
 def predict_x0(
@@ -105,9 +98,6 @@ def ddim_noise_std(
     sigma_t(eta); the book keeps sigma for the noise levels). eta = 1: DDPM's posterior
     standard deviation; eta = 0: DDIM."""
     return eta * ((1 - abar_next) / (1 - abar_t) * (1 - abar_t / abar_next)).sqrt()
-
-
-ddim_sigma = ddim_noise_std  # kept for callers of the old name
 
 
 def ddim_step(

@@ -101,9 +101,6 @@ def ve_sigma_from_abar(alphas_cumprod: torch.Tensor) -> torch.Tensor:
     return ((1 - abar) / abar).sqrt()
 
 
-sigma_from_abar = ve_sigma_from_abar  # kept for callers of the old name
-
-
 def log_snr(alphas_cumprod: torch.Tensor) -> torch.Tensor:
     """lambda_t = log(sqrt(abar_t) / sqrt(1 - abar_t)) = -log(sigma_t), half the log-SNR
     (Lu et al. 2022, "DPM-Solver++", Algorithm 2, whose steps are

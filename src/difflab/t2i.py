@@ -10,12 +10,19 @@ import torch
 
 from . import registry
 from ._checks import check_finite, check_int
-from .data.shapes import Attributes, N_COMBOS, combo_attributes, describe, is_heldout
-from .data.shapes import is_pair
+from .data.shapes import (
+    N_COMBOS,
+    Attributes,
+    combo_attributes,
+    describe,
+    is_heldout,
+    is_pair,
+)
 from .guidance import cfg
 from .metrics import clip_score, read_attributes
 from .recipes import T2I_RECIPE
-from .samplers import ddim_sample, spaced_timesteps
+from .samplers import ddim_sample
+from .schedules import spaced_timesteps
 
 
 def is_unseen_pair(attrs: Attributes, recipe: dict = T2I_RECIPE) -> torch.Tensor:

@@ -2,7 +2,7 @@
 (Chapter 8).
 
 The network predicts v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0 (Salimans and Ho 2022,
-Sec. 4, "v-parameterisation"; :func:`~difflab.conversions.v_target`); :class:`EpsFromV`
+Sec. 4, "v-parameterisation"; its loss is :func:`difflab.losses.v_loss`); :class:`EpsFromV`
 turns it into the epsilon every sampler and ``guidance.cfg`` of the book expects. The
 text embedding (512 numbers, Chapter 1's CLIP) is projected and *added to the time
 embedding*, and that vector scales and shifts every channel of every residual block
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..conversions import eps_from_v, v_target
+from ..conversions import eps_from_v
 from .layers import timestep_embedding  # the sinusoidal embedding of Chapter 3
 
 
@@ -155,25 +155,3 @@ class EpsFromV(nn.Module):
     ) -> torch.Tensor:
         abar = self.alphas_cumprod.to(x.device)[t].to(x.dtype)[:, None, None, None]
         return eps_from_v(x, self.net(x, t, cond), abar)
-
-
-def v_loss(
-    net: TextUNet,
-    batch,
-    generator: torch.Generator,
-    alphas_cumprod: torch.Tensor,
-    p_uncond: float = 0.15,
-) -> torch.Tensor:
-    """E || v_theta(x_t, t, c) - v ||^2 (Salimans and Ho 2022, Sec. 4): the mean squared
-    error on v with condition dropout: batch = (x0 in [-1, 1], text embeddings (B, D));
-    a share ``p_uncond`` of rows get the zero ("no condition") embedding (Ho and
-    Salimans 2022, Alg. 1)."""
-    x0, cond = batch
-    n = x0.shape[0]
-    t = torch.randint(0, len(alphas_cumprod), (n,), generator=generator).to(x0.device)
-    eps = torch.randn(x0.shape, generator=generator).to(x0.device)
-    drop = (torch.rand(n, generator=generator) < p_uncond).to(x0.device)
-    cond = torch.where(drop[:, None], torch.zeros_like(cond), cond)
-    abar = alphas_cumprod.to(x0.device)[t][:, None, None, None]
-    x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps
-    return ((net(x_t, t, cond) - v_target(x0, eps, abar)) ** 2).mean()
