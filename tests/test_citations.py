@@ -2,9 +2,8 @@
 
 import sys
 
-from pybtex.database import parse_file
-
 from conftest import ROOT
+from pybtex.database import parse_file
 
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 import citations  # noqa: E402

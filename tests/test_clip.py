@@ -4,10 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from difflab.data import make_shapes
-from difflab.models.clip import CLIP, CLIPConfig, clip_loss, top1_retrieval
 from difflab import registry
 from difflab.clip_eval import evaluate_clip, hard_batch
+from difflab.data import make_shapes
+from difflab.models.clip import CLIP, CLIPConfig, clip_loss, top1_retrieval
 from difflab.recipes import CLIP_RECIPE, changed
 from difflab.saving import load_model, read_recipe, save_model
 from difflab.training import train

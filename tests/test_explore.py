@@ -10,10 +10,9 @@ import torch
 from IPython.display import HTML
 from matplotlib.figure import Figure
 
-from difflab import explore, local_seed, plot
+from difflab import explore, local_seed, plot, registry
 from difflab.denoisers import ExactDenoiser
 from difflab.models.mlp import MLPConfig, MLPDenoiser
-from difflab import registry
 
 ABAR = registry.schedule("spiral_ddpm")
 TS = [999, 600, 300, 100, 0]  # a few DDPM/DDIM steps: the pictures, not their quality

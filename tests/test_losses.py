@@ -7,9 +7,9 @@ import torch
 
 import difflab
 from difflab.data import make_spiral
+from difflab.losses import ddpm_loss, last_step_loss
 from difflab.models.mlp import MLPConfig, MLPDenoiser
 from difflab.schedules import alphas_cumprod, linear_betas
-from difflab.losses import ddpm_loss, last_step_loss
 from difflab.training import TrainConfig, train
 
 ABAR = alphas_cumprod(linear_betas())

@@ -180,9 +180,8 @@ def test_nearest_ratio_tells_a_memoriser_from_fresh_data():
 def test_class_pull_gives_its_share_of_the_prediction_and_pull_cosine_reads_directions():
     from difflab.data import make_spiral
     from difflab.denoisers import ExactCondDenoiser
-    from difflab.schedules import q_sample
     from difflab.metrics import class_pull, pull_cosine
-    from difflab.schedules import alphas_cumprod, linear_betas
+    from difflab.schedules import alphas_cumprod, linear_betas, q_sample
 
     abar = alphas_cumprod(linear_betas())
     data = make_spiral(900, seed=1, label_noise=0.2)
@@ -231,5 +230,7 @@ def test_median_r_is_the_median_w2_ratio_of_the_sampler():
     abar = alphas_cumprod(linear_betas())
     ts = spaced_timesteps(1000, 4, "trailing")
     model = lambda x, t: 0.1 * x  # noqa: E731
-    r, rs, _ = median_w2_ratio(lambda x, g: ddim_sample(model, x, ts, abar), 200)
-    assert median_r(ddim_sample, model, ts, abar, n=200) == (r, rs)
+    r, rs, xs = median_w2_ratio(lambda x, g: ddim_sample(model, x, ts, abar), 200)
+    got_r, got_rs, got_xs = median_r(ddim_sample, model, ts, abar, n=200)
+    assert (got_r, got_rs) == (r, rs)
+    assert all(torch.equal(a, b) for a, b in zip(got_xs, xs, strict=True))

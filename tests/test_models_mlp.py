@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from difflab.models.mlp import MLPConfig, MLPDenoiser, timestep_embedding
+from difflab.models.layers import timestep_embedding
+from difflab.models.mlp import MLPConfig, MLPDenoiser
 
 
 def test_shapes_and_time_embedding():

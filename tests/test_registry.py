@@ -13,8 +13,9 @@ import torch
 from difflab import recipes, registry
 from difflab.metrics import region_shares, w2_ratio
 from difflab.models.mlp import MLPConfig, MLPDenoiser
+from difflab.samplers import ddpm_sample
 from difflab.saving import load_model, read_recipe, read_training_log
-from difflab.samplers import ddpm_sample, spaced_timesteps
+from difflab.schedules import spaced_timesteps
 from difflab.training import train
 from difflab.utils import seed_everything
 

@@ -131,7 +131,8 @@ def test_bad_models_and_x():
 
 
 def test_sample_draws_its_start_from_the_seed():
-    from difflab.samplers import sample, spaced_timesteps
+    from difflab.samplers import sample
+    from difflab.schedules import spaced_timesteps
 
     abar = alphas_cumprod(linear_betas())
     ts = spaced_timesteps(1000, 10, "leading")
@@ -143,6 +144,6 @@ def test_sample_draws_its_start_from_the_seed():
 
 
 def test_leading_spacing_is_every_tenth_step_of_the_chapters():
-    from difflab.samplers import spaced_timesteps
+    from difflab.schedules import spaced_timesteps
 
     assert spaced_timesteps(1000, 100, "leading") == list(range(990, -1, -10))

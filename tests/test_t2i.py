@@ -6,12 +6,13 @@ import math
 import pytest
 import torch
 
+from difflab import registry
+from difflab.conversions import eps_from_v, v_target
 from difflab.data.shapes import make_shapes
 from difflab.guidance import cfg
 from difflab.metrics import clip_score, read_attributes
-from difflab import registry
+from difflab.models.unet import TextUNet, UNetConfig
 from difflab.recipes import T2I_RECIPE, changed
-from difflab.models.unet import TextUNet, UNetConfig, eps_from_v, v_target
 from difflab.saving import load_model, read_training_log, save_model
 from difflab.t2i import text_to_image
 

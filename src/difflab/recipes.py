@@ -57,7 +57,7 @@ def changed(recipe: dict, **parts) -> dict:
                     f"recipe[{part!r}] has no entries {unknown}; "
                     f"it has {', '.join(out[part])}"
                 )
-            out[part].update(entries)
+            out[part] = {**out[part], **entries}  # a new dict: the base's may share it
         else:
             out[part] = entries
     return out
