@@ -3,6 +3,7 @@
     .venv/bin/python scripts/chapter_times.py          # _build -> book/_times.md
     .venv/bin/python scripts/chapter_times.py --check  # exit 1 if it is stale
     .venv/bin/python scripts/chapter_times.py --build _build --build ../gpu/_build
+    .venv/bin/python scripts/chapter_times.py --build _build --device-run book/_gpu_run.json
 
 Nothing in the table is typed in. Jupyter Book 1.x executes each chapter with myst-nb,
 which stores what happened in the Sphinx environment of the build,
@@ -13,7 +14,8 @@ is read from the first line the chapter printed, `difflab.check_env()`'s "device
 in the executed copy `_build/jupyter_execute/book/<chapter>.ipynb`: a chapter that ran
 on CUDA or MPS goes into the GPU column, one that ran on the CPU into the CPU column; the
 GPU column appears once a build has filled it. Give `--build` twice (a CPU build and a GPU
-build) to fill both columns. A chapter of
+build) to fill both columns, or give a GPU run of `scripts/run_on_device.py` (its
+device_run.json, which records the machine too) with `--device-run`. A chapter of
 book/ that no build executed (one newer than the build) gets a row "not yet measured".
 The rows follow the book: ch04_ddim, then ch04b_flow_matching (chapter 4b), then ch05.
 
@@ -53,6 +55,8 @@ class Run:
     when: dt.datetime | None  # when it was executed (UTC)
     device: str  # what check_env printed, e.g. "cpu", "NVIDIA H200"; "" if unknown
     mode: str  # "default" or "fast (DIFFLAB_FAST=1)"; "" if unknown
+    how: str = "myst-nb ran each chapter in a fresh kernel"
+    machine: str = ""  # e.g. "torch 2.11.0+cu130, CUDA 13.0, Python 3.12.3, 16 cores"
 
     @property
     def on_gpu(self) -> bool:
@@ -155,6 +159,32 @@ def runs(build: Path) -> list[Run]:
     return out
 
 
+def device_runs(path: Path, chapters: dict[str, str] | None = None) -> list[Run]:
+    """Every chapter of a run of ``scripts/run_on_device.py`` (its device_run.json);
+    a chapter that failed a check gets no time. ``chapters`` gives the titles."""
+    record = json.loads(Path(path).read_text())
+    m, titles = record["machine"], chapters or book_chapters()
+    cuda = f", CUDA {m['cuda']}" if m.get("cuda") else ""
+    at_a_time = "one" if m["jobs"] == 1 else str(m["jobs"])
+    return [
+        Run(
+            docname=doc,
+            title=titles.get(doc, doc),
+            seconds=r["seconds"] if r["held"] else None,
+            when=dt.datetime.fromisoformat(r["when"]),
+            device=r["device"],
+            mode=r["mode"],
+            how="scripts/run_on_device.py ran each chapter in a fresh kernel, "
+            f"{at_a_time} at a time",
+            machine=f"torch {m['torch']}{cuda}, Python {m['python']}, "
+            f"{m['cores']} cores",
+        )
+        for doc, r in sorted(
+            record["chapters"].items(), key=lambda kv: chapter_key(kv[0])
+        )
+    ]
+
+
 def _dates(rs: list[Run]) -> str:
     days = sorted({r.when.date().isoformat() for r in rs if r.when})
     return (
@@ -168,6 +198,10 @@ def _devices(rs: list[Run]) -> str:
 
 def _modes(rs: list[Run]) -> str:
     return ", ".join(sorted({r.mode for r in rs if r.mode})) or "unknown"
+
+
+def _joined(values) -> str:
+    return "; ".join(sorted({v for v in values if v}))
 
 
 def _cell(r: Run | None) -> str:
@@ -221,11 +255,16 @@ def table(
                 f"{name}: no build of this copy has been timed on one yet; a build made on one "
                 "adds its column here (`--build` twice)."
             )
+            lines.append("")
             continue
-        machine = f" on a {cores}-core machine" if name == "CPU" else ""
+        details = _joined(r.machine for r in rs)
+        cores_text = (
+            f" on a {cores}-core machine" if name == "CPU" and not details else ""
+        )
+        details = f" ({details})" if details else ""
         lines.append(
-            f"{name}: executed on {_dates(rs)} (UTC){machine}, device: {_devices(rs)}, "
-            f"mode: {_modes(rs)}; myst-nb ran each chapter in a fresh kernel."
+            f"{name}: executed on {_dates(rs)} (UTC){cores_text}, device: "
+            f"{_devices(rs)}{details}, mode: {_modes(rs)}; {_joined(r.how for r in rs)}."
         )
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -249,6 +288,13 @@ def main(argv=None) -> int:
         type=Path,
         help="a _build folder (repeatable; default: the repository's _build)",
     )
+    ap.add_argument(
+        "--device-run",
+        action="append",
+        type=Path,
+        default=[],
+        help="a device_run.json of scripts/run_on_device.py (repeatable)",
+    )
     ap.add_argument("--out", type=Path, default=OUT, help="the markdown file to write")
     ap.add_argument(
         "--cores",
@@ -262,9 +308,11 @@ def main(argv=None) -> int:
         help="do not write; exit 1 if --out differs from what it would write",
     )
     args = ap.parse_args(argv)
-    builds = args.build or [ROOT / "_build"]
+    builds = args.build or ([] if args.device_run else [ROOT / "_build"])
+    chapters = book_chapters()
     all_runs = [r for b in builds for r in runs(b)]
-    text = table(all_runs, args.cores or _cores(), book_chapters())
+    all_runs += [r for path in args.device_run for r in device_runs(path, chapters)]
+    text = table(all_runs, args.cores or _cores(), chapters)
     if args.check:
         same = args.out.exists() and args.out.read_text() == text
         print(f"{args.out}: {'up to date' if same else 'differs from the build'}")

@@ -38,7 +38,10 @@ def badge(url: str, ref: str, notebook: str) -> str:
 
 def setup_cell(url: str, ref: str) -> str:
     """The first code cell of every chapter."""
-    return f"""# Setup: in Google Colab this installs the book's package `difflab` from the
+    return SETUP_CELL.replace("URL", url).replace("REF", ref)
+
+
+SETUP_CELL = """# Setup: in Google Colab this installs the book's package `difflab` from the
 # repository, at the version this notebook belongs to, and keeps Colab's own PyTorch.
 # Locally (after the README's Quick start) it only imports. Then it prints the torch
 # version, the device, the mode and the seed.
@@ -46,8 +49,14 @@ import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    package = "difflab @ git+{url}@{ref}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
+    package = "difflab @ git+URL@REF"
+    pip = [sys.executable, "-m", "pip", "install", "-q", package]
+    done = subprocess.run(pip, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(
+            f"pip could not install {package}: is the runtime online, and does "
+            "that version exist in the repository? pip said:\\n" + done.stderr[-1500:]
+        )
 
 import difflab
 

@@ -16,6 +16,10 @@ On several GPUs (or CPU processes) the same script runs under torchrun with
 DistributedDataParallel; the recipe's batch size is the global one:
 
     torchrun --standalone --nproc_per_node 4 scripts/train.py --model t2i --batch-size 256
+
+On CUDA the families whose networks gain from it (``registry.FAMILIES[f].mixed_precision``:
+CLIP and the text-to-image U-Net) train under bf16 autocast; ``--precision float32`` turns
+it off, and the log records which was used.
 """
 
 from __future__ import annotations
@@ -60,6 +64,12 @@ def parse(argv=None) -> argparse.Namespace:
         "--log-every", type=int, default=1000, help="t2i: steps between measurements"
     )
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    ap.add_argument(
+        "--precision",
+        choices=["auto", "float32", "bfloat16"],
+        default="auto",
+        help="auto: bfloat16 autocast on CUDA where the family gains from it",
+    )
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
     if not args.list and args.model is None:
@@ -89,6 +99,14 @@ def start_processes(family: str, threads: int) -> torch.device:
     elif world > 1 and device.type == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     return device
+
+
+def autocast_type(precision: str, family: str, device: torch.device):
+    """The dtype of the forward pass's autocast, None for plain float32."""
+    if precision == "auto":
+        gains = registry.FAMILIES[family].mixed_precision
+        return torch.bfloat16 if gains and device.type == "cuda" else None
+    return torch.bfloat16 if precision == "bfloat16" else None
 
 
 def t2i_probe(recipe: dict, log: dict, scale: float = 2.0):
@@ -139,7 +157,13 @@ def main(argv=None) -> int:
     device = start_processes(family, args.threads)
     rank, world = rank_and_world()
     log = {}
-    options = {"state": state, "save_every": args.save_every, "stop_at": args.stop_at}
+    autocast = autocast_type(args.precision, family, device)
+    options = {
+        "state": state,
+        "save_every": args.save_every,
+        "stop_at": args.stop_at,
+        "autocast": autocast,
+    }
     if family == "t2i" and args.log_every and rank == 0:
         options.update(callback=t2i_probe(recipe, log), callback_every=args.log_every)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +183,8 @@ def main(argv=None) -> int:
             final_loss=round(sum(history[-200:]) / len(history[-200:]), 5),
             seconds=round(seconds),
             trained_with=f"torch {torch.__version__}, {platform.machine()}, "
-            f"{world} x {device.type}, {torch.get_num_threads()} threads",
+            f"{world} x {device.type}, {torch.get_num_threads()} threads, "
+            f"{'bfloat16 autocast' if autocast else 'float32'}",
             script=f"scripts/train.py --model {args.model}",
         )
         save_model(net, out, recipe, log=log)

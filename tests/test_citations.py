@@ -17,7 +17,7 @@ def _labels():
     )
 
 
-def test_labels_read_as_author_and_year():
+def test_labels_read_as_author_year():
     labels = _labels()
     assert labels["ho2020ddpm"] == "Ho et al. 2020"
     assert labels["ho2022cfg"] == "Ho and Salimans 2022"

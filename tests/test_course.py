@@ -13,7 +13,6 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-
 from conftest import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
@@ -58,18 +57,45 @@ def _step(workflow, job, *, uses=None, runs=None):
     raise AssertionError(f"job {job!r} has no step that uses {uses!r} / runs {runs!r}")
 
 
+def _on(workflow):
+    return workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+
+
 def test_workflow_runs_on_every_push_to_main(workflow):
-    on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
-    assert on["push"]["branches"] == ["main"]
-    assert set(workflow["jobs"]) == {"book", "pages", "student"}
+    assert _on(workflow)["push"]["branches"] == ["main"]
+
+
+def test_workflow_has_its_five_jobs(workflow):
+    assert set(workflow["jobs"]) == {"pinned", "latest", "book", "pages", "student"}
+
+
+def test_workflow_reads_the_repository_only(workflow):
     assert workflow["permissions"] == {"contents": "read"}
 
 
-def test_workflow_tests_then_builds_with_the_readme_commands_verbatim(workflow):
+def test_workflow_runs_every_week_for_colabs_drift(workflow):
+    (schedule,) = _on(workflow)["schedule"]
+    minute, hour, day, month, weekday = schedule["cron"].split()
+    assert (day, month) == ("*", "*") and weekday != "*"
+
+
+def test_workflow_tests_the_pinned_versions_on_colabs_pythons(workflow):
+    pinned = workflow["jobs"]["pinned"]
+    assert pinned["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
+    runs = [s.get("run", "").strip() for s in pinned["steps"]]
+    assert _readme_command("test") in runs
+
+
+def test_workflow_tests_the_newest_releases_on_colabs_pythons(workflow):
+    latest = workflow["jobs"]["latest"]
+    assert latest["strategy"]["matrix"]["python"] == ["3.12", "3.13"]
+    _step(workflow, "latest", runs="bash scripts/check_latest.sh")
+
+
+def test_workflow_builds_with_the_readme_command_after_the_tests(workflow):
     runs = [s.get("run", "").strip() for s in _steps(workflow, "book")]
-    test, build = _readme_command("test"), _readme_command("build")
-    assert test in runs and build in runs
-    assert runs.index(test) < runs.index(build)
+    assert _readme_command("build") in runs
+    assert workflow["jobs"]["book"]["needs"] == "pinned"
 
 
 def test_workflow_deploys_the_built_site_to_github_pages(workflow):
@@ -151,7 +177,7 @@ CPU_LINE = "torch 2.13.0+cpu | device: cpu | mode: default | threads: 2 | seed: 
 GPU_LINE = "torch 2.13.0 | device: NVIDIA H200 | mode: default | threads: 16 | seed: 0"
 
 
-def test_parse_env_line_reads_device_and_mode():
+def test_parse_env_line_reads_what_check_env_printed():
     ct = _script("chapter_times")
     assert ct.parse_env_line(CPU_LINE) == ("cpu", "default")
     old = "torch 2.13.0+cpu | device: cpu | mode: fast (DIFFLAB_FAST=1) | seed: 0"
@@ -160,7 +186,7 @@ def test_parse_env_line_reads_device_and_mode():
     assert ct.parse_env_line("10,000 captioned images") == ("", "")
 
 
-def test_chapter_times_reads_a_build_and_writes_one_row_per_chapter(tmp_path):
+def test_chapter_times_writes_one_row_per_chapter_of_a_build(tmp_path):
     ct = _script("chapter_times")
     build = _fake_build(
         tmp_path / "cpu",
@@ -210,7 +236,7 @@ def test_chapter_times_marks_a_chapter_that_did_not_execute(tmp_path):
     assert "| all chapters | not every chapter |" in text
 
 
-def test_chapter_times_puts_chapter_4b_between_4_and_5(tmp_path):
+def test_chapter_times_puts_chapter_4b_after_chapter_4(tmp_path):
     ct = _script("chapter_times")
     build = _fake_build(
         tmp_path / "b",
@@ -258,7 +284,7 @@ def test_chapter_times_lists_a_chapter_newer_than_the_build(tmp_path):
     assert "| all chapters | not every chapter |" in text
 
 
-def test_chapter_times_check_and_write(tmp_path):
+def test_chapter_times_check_sees_what_writing_changes(tmp_path):
     ct = _script("chapter_times")
     build = _fake_build(tmp_path / "b", {"book/ch01_clip": ("1. CLIP", 48.6, CPU_LINE)})
     out = tmp_path / "times.md"
@@ -269,6 +295,82 @@ def test_chapter_times_check_and_write(tmp_path):
 
 
 # --- the teacher's guide ---------------------------------------------
+
+
+GPU_RUN = {
+    "machine": {
+        "device": "NVIDIA H200",
+        "torch": "2.11.0+cu130",
+        "cuda": "13.0",
+        "python": "3.12.3",
+        "cores": 16,
+        "jobs": 1,
+        "mode": "default",
+    },
+    "chapters": {
+        "book/ch01_clip": {
+            "seconds": 27.6,
+            "held": True,
+            "error": None,
+            "device": "NVIDIA H200",
+            "mode": "default",
+            "when": "2026-12-04T12:22:06+00:00",
+        }
+    },
+}
+
+
+# --- scripts/run_on_device.py ------------------------------------------------------
+
+
+def test_run_on_device_records_a_chapter_that_held(tmp_path):
+    # one chapter in fast mode on this machine's device (the CPU here), as on a GPU
+    rod = _script("run_on_device")
+    chapter = ROOT / "book" / "ch02_random_walks.ipynb"
+    assert rod.main([str(chapter), "--fast", "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "device_run.json").read_text())
+    run = record["chapters"]["book/ch02_random_walks"]
+    assert run["held"] and run["seconds"] > 0
+    assert run["mode"] == "fast (DIFFLAB_FAST=1)"
+    assert run["device"] == record["machine"]["device"]
+
+
+def test_run_on_device_records_a_failed_check(tmp_path):
+    rod = _script("run_on_device")
+    nb = json.loads((ROOT / "book" / "ch02_random_walks.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    failing = (
+        "from difflab.claims import at_most, check\ncheck('x', at_most('x', 1, 0.5))"
+    )
+    code[2]["source"] = failing
+    nb["cells"] = code[:3]  # set-up, imports, a check that fails
+    broken = tmp_path / "ch02_random_walks.ipynb"
+    broken.write_text(json.dumps(nb))
+    assert rod.main([str(broken), "--fast", "--out", str(tmp_path)]) == 1
+    run = json.loads((tmp_path / "device_run.json").read_text())["chapters"]
+    (result,) = run.values()
+    assert not result["held"] and "AssertionError" in result["error"]
+
+
+def test_chapter_times_puts_a_device_run_in_the_gpu_column(tmp_path):
+    ct = _script("chapter_times")
+    (tmp_path / "run.json").write_text(json.dumps(GPU_RUN))
+    runs = ct.device_runs(tmp_path / "run.json", {"book/ch01_clip": "1. CLIP"})
+    text = ct.table(runs, cores=2)
+    assert "| [1. CLIP](ch01_clip.ipynb) | not yet measured | 28 |" in text
+    assert (
+        "NVIDIA H200 (torch 2.11.0+cu130, CUDA 13.0, Python 3.12.3, 16 cores)" in text
+    )
+    assert "one at a time" in text
+
+
+def test_chapter_times_leaves_a_chapter_that_failed_on_the_device_untimed(tmp_path):
+    ct = _script("chapter_times")
+    failed = json.loads(json.dumps(GPU_RUN))
+    failed["chapters"]["book/ch01_clip"].update(held=False, error="AssertionError")
+    (tmp_path / "run.json").write_text(json.dumps(failed))
+    (run,) = ct.device_runs(tmp_path / "run.json", {"book/ch01_clip": "1. CLIP"})
+    assert run.seconds is None
 
 
 def test_teachers_guide_follows_how_to_use_under_start_here():

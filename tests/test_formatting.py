@@ -21,7 +21,7 @@ def test_the_repository_has_one_width_of_88_characters():
     assert config["tool"]["ruff"]["line-length"] == 88
 
 
-def test_every_python_file_and_notebook_is_formatted():
+def test_every_file_is_formatted():
     out = subprocess.run(
         [_ruff(), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
     )

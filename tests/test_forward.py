@@ -23,7 +23,7 @@ def test_q_step_is_eq2():
     assert torch.allclose(q_step(x, 0.36, n), torch.tensor([0.8 * 2 + 0.6]))
 
 
-def test_paths_shapes_and_start():
+def test_walks_start_at_x0():
     x0 = torch.randn(7, 2)
     p = random_walk(x0, 10, 0.1, generator=torch.Generator().manual_seed(0))
     assert p.shape == (11, 7, 2) and torch.equal(p[0], x0)

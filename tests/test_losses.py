@@ -4,15 +4,14 @@ import functools
 
 import pytest
 import torch
+from conftest import ABAR
 
 import difflab
 from difflab.data import make_spiral
 from difflab.losses import ddpm_loss, last_step_loss
 from difflab.models.mlp import MLPConfig, MLPDenoiser
-from difflab.schedules import alphas_cumprod, linear_betas
 from difflab.training import TrainConfig, train
 
-ABAR = alphas_cumprod(linear_betas())
 LOSS = functools.partial(ddpm_loss, alphas_cumprod=ABAR)
 
 
@@ -30,7 +29,7 @@ def test_last_step_loss_has_the_same_minimiser_scale():
     assert loss_zero > 10 * loss_eps  # the rescaled last-step target is far noisier
 
 
-def test_condition_dropout_rate_and_conditional_loss():
+def test_conditional_training_lowers_the_loss():
     from difflab.losses import ddpm_loss_cond, drop_condition
 
     g = torch.Generator().manual_seed(0)

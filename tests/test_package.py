@@ -153,3 +153,63 @@ def test_no_module_imports_one_that_imports_it_back():
 def test_no_function_is_longer_than_fifty_lines_of_code():
     found = [f for path in _modules().values() for f in long_functions(path)]
     assert not found, f"over {MAX_LINES} lines of code:\n" + "\n".join(found)
+
+
+def test_the_package_imports_at_module_level_only():
+    """No import of another difflab module inside a function: such imports hide cycles."""
+    hidden = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.ImportFrom) and (
+                        inner.level > 0 or (inner.module or "").startswith("difflab")
+                    ):
+                        hidden.append(f"{path.relative_to(SRC)}:{inner.lineno}")
+    assert not hidden, hidden
+
+
+def _count(text: str) -> list[str]:
+    return [
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        for _ in range(p.read_text().count(text))
+    ]
+
+
+def test_one_training_loop():
+    # the loop, and the registry's entry by name that calls it
+    assert sorted(_count("\ndef train(")) == ["registry.py", "training.py"]
+
+
+def test_one_checkpoint_writer():
+    assert _count("save_file(") == ["saving.py"]
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _test_file(module: str) -> str:
+    """tests/test_<module>.py; test_models_mlp.py for difflab.models.mlp."""
+    return (
+        "test_" + module.removeprefix("difflab.").replace(".", "_").lstrip("_") + ".py"
+    )
+
+
+def test_every_module_has_its_test_file():
+    modules = [m for m, p in _modules().items() if p.name != "__init__.py"]
+    missing = [_test_file(m) for m in modules if not (TESTS / _test_file(m)).exists()]
+    assert not missing, missing
+
+
+def test_no_test_name_joins_two_claims():
+    # one claim per test: "test_x_and_y" is two tests
+    joined = [
+        f"{path.name}::{node.name}"
+        for path in TESTS.glob("test_*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef)
+        and node.name.startswith("test_")
+        and "_and_" in node.name
+    ]
+    assert not joined, joined

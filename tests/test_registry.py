@@ -12,9 +12,9 @@ import torch
 
 from difflab import recipes, registry
 from difflab.metrics import region_shares, w2_ratio
-from difflab.models.mlp import MLPConfig, MLPDenoiser
+from difflab.models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
 from difflab.samplers import ddpm_sample
-from difflab.saving import load_model, read_recipe, read_training_log
+from difflab.saving import load_model, read_recipe, read_training_log, save_model
 from difflab.schedules import spaced_timesteps
 from difflab.training import train
 from difflab.utils import seed_everything
@@ -83,9 +83,20 @@ def test_a_recipe_without_a_known_family_is_refused():
         registry.build({**recipes.SPIRAL_DDPM, "family": "gan"})
 
 
-def test_a_missing_file_says_how_to_make_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="scripts/train.py --model spiral_ddpm"):
-        registry.load("spiral_ddpm", path=tmp_path / "missing.safetensors")
+def test_a_checkpoint_of_another_recipe_is_refused(tmp_path, small_t2i):
+    path = tmp_path / "other.safetensors"
+    recipe = recipes.changed(
+        recipes.T2I_RECIPE, model={"channels": [8, 16, 16], "emb_dim": 16}
+    )
+    save_model(small_t2i.net, path, recipe)
+    with pytest.raises(ValueError, match="was made with recipe"):
+        registry.load("t2i", path=path)  # the shipped recipe differs
+
+
+@pytest.mark.parametrize("name", ["spiral_ddpm", "clip"])
+def test_a_missing_file_says_how_to_make_it(name, tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"scripts/train.py --model {name}"):
+        registry.load(name, path=tmp_path / "missing.safetensors")
 
 
 def test_train_with_fewer_steps_returns_one_loss_per_step():
@@ -123,7 +134,7 @@ def test_shipped_denoiser_samples_the_spiral():
 
 
 @pytest.mark.parametrize("scale,low,high", [(1.0, 0.6, 0.9), (3.0, 0.95, 1.0)])
-def test_shipped_conditional_model_follows_its_class_as_chapters_5_and_6_say(
+def test_shipped_conditional_model_follows_its_class_as_the_chapters_say(
     scale, low, high
 ):
     """Conditioning alone leaks (overlapping labels, share 0.6-0.9); s = 3 repairs it."""
@@ -176,3 +187,49 @@ def test_the_training_script_resumes_where_it_stopped(tmp_path):
         read_training_log(out)["final_loss"]
         == read_training_log(straight)["final_loss"]
     )
+
+
+def test_building_a_model_leaves_the_process_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    registry.build("spiral_ddpm"), registry.build("spiral_ddpm")
+    registry.build("clip"), registry.build("clip")
+    assert torch.equal(torch.rand(3), expected)  # nothing reseeded or consumed
+
+
+@pytest.mark.parametrize("name", ["spiral_ddpm", "clip"])
+def test_build_gives_the_same_weights_each_time(name):
+    a, b = registry.build(name), registry.build(name)
+    assert all(
+        torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict()
+    )
+
+
+def test_the_flow_recipe_starts_from_the_ddpm_recipes_weights():
+    # the velocity network is the denoiser network fed sigma * 1000: the recipes'
+    # networks start alike
+    a, b = registry.build("spiral_flow"), registry.build("spiral_ddpm")
+    assert all(torch.equal(v, b.state_dict()[k[4:]]) for k, v in a.state_dict().items())
+
+
+# --- the shipped flow models (Chapter 4b) ------------------------------------------------
+
+FLOW_MODELS = ["spiral_flow", "spiral_flow_logit_normal", "spiral_flow_reflow"]
+
+
+@pytest.mark.parametrize("name", FLOW_MODELS)
+def test_shipped_flow_files_record_their_recipes(name):
+    path = registry.CHECKPOINTS / f"{name}.safetensors"
+    assert read_recipe(path) == registry.MODELS[name]
+
+
+@pytest.mark.parametrize("name", FLOW_MODELS)
+def test_shipped_flow_files_are_under_2_mb(name):
+    path = registry.CHECKPOINTS / f"{name}.safetensors"
+    assert path.stat().st_size < 2_000_000
+
+
+@pytest.mark.parametrize("name", FLOW_MODELS)
+def test_shipped_flow_files_load_as_velocity_networks(name):
+    assert isinstance(registry.load(name), VelocityMLP)

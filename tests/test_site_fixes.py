@@ -16,7 +16,7 @@ def test_japanese_runs_are_marked():
     )
 
 
-def test_tags_scripts_and_the_head_are_left_alone():
+def test_markup_outside_the_text_is_left_alone():
     html = (
         '<html><head><title>用語集</title></head><body><img alt="用語集" src="a.png">'
         '<script>var s = "用語";</script><p>English only</p></body></html>'

@@ -5,6 +5,14 @@ import difflab
 from difflab.utils import is_book_build, progress, set_threads
 
 
+@pytest.fixture
+def keep_threads():
+    """check_env and set_threads set torch's threads: put them back for the other tests."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
 def test_device_is_cpu_without_accelerators():
     expected = (
         "cuda"
@@ -67,9 +75,13 @@ def test_difflab_device_refuses_a_device_the_machine_lacks(monkeypatch):
         difflab.device()
 
 
-@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
-def test_set_threads_rejects_bad_counts(bad):
-    with pytest.raises(ValueError, match="must be a whole number of threads >= 1"):
+@pytest.mark.parametrize(
+    "bad", [0, -2, 1.5, True], ids=["n-zero", "n-negative", "n-float", "n-bool"]
+)
+def test_set_threads_rejects_bad_counts(bad, keep_threads):
+    with pytest.raises(
+        ValueError, match=r"n=\S+ must be a whole number of threads >= 1"
+    ):
         set_threads(bad)
 
 
@@ -85,10 +97,26 @@ def test_seed_everything_returns_a_seeded_generator():
     assert torch.equal(a, torch.randn(5, generator=torch.Generator().manual_seed(3)))
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, "0", True])
+SEEDS = pytest.mark.parametrize(
+    "bad",
+    [-1, 1.5, "0", True],
+    ids=["seed-negative", "seed-float", "seed-str", "seed-bool"],
+)
+
+
+@SEEDS
 def test_seed_everything_rejects_bad_seed(bad):
-    with pytest.raises(ValueError, match="seed="):
+    with pytest.raises(ValueError, match="seed=.* must be a non-negative int"):
         difflab.seed_everything(bad)
+
+
+@SEEDS
+def test_local_seed_rejects_bad_seed(bad):
+    with (
+        pytest.raises(ValueError, match="seed=.* must be a non-negative int"),
+        difflab.local_seed(bad),
+    ):
+        pass
 
 
 def test_local_seed_repeats_draws_inside_its_block():
@@ -103,14 +131,6 @@ def test_local_seed_leaves_the_process_state_alone():
     with difflab.local_seed(3):
         torch.randn(5)
     assert torch.equal(torch.get_rng_state(), state)
-
-
-@pytest.fixture
-def keep_threads():
-    """check_env sets torch's threads: put them back for the other tests."""
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
 
 
 def test_check_env_prints_what_it_promises(capsys, monkeypatch, keep_threads):
@@ -130,3 +150,26 @@ def test_progress_prints_one_summary_line_while_the_book_is_built(monkeypatch, c
     for _ in bar:
         bar.set_postfix_str("loss 0.1", refresh=False)
     assert capsys.readouterr().out == "training: 5 done, loss 0.1\n"
+
+
+def test_set_threads_reads_difflab_threads(monkeypatch, keep_threads):
+    monkeypatch.setenv("DIFFLAB_THREADS", "1")
+    assert difflab.set_threads() == 1 and torch.get_num_threads() == 1
+
+
+def test_set_threads_without_the_variable_sets_what_it_returns(
+    monkeypatch, keep_threads
+):
+    monkeypatch.delenv("DIFFLAB_THREADS", raising=False)
+    assert difflab.set_threads() == torch.get_num_threads()
+
+
+@pytest.mark.parametrize(
+    "env, n, match",
+    [("lots", None, "DIFFLAB_THREADS='lots'"), ("", 0, "n=0")],
+    ids=["variable", "argument"],
+)
+def test_set_threads_names_a_bad_value(monkeypatch, keep_threads, env, n, match):
+    monkeypatch.setenv("DIFFLAB_THREADS", env)
+    with pytest.raises(ValueError, match=match):
+        difflab.set_threads(n)

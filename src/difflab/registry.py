@@ -67,6 +67,8 @@ class Family:
     loss: Callable[[dict], Callable]  # recipe -> loss(model, batch, generator)
     data: Callable[[dict], Any]  # recipe -> tensors or batch(step, generator)
     ready: Callable = lambda net, recipe: net  # (network, recipe) -> what users get
+    # bf16 autocast pays on a GPU for convolutions and wide layers, not for the 2-D MLPs
+    mixed_precision: bool = False
 
 
 def schedule(name_or_recipe) -> torch.Tensor:
@@ -185,6 +187,7 @@ FAMILIES = {
         build=_seeded(lambda r: CLIP(config_from_dict(CLIPConfig, r["model"]))),
         loss=lambda r: contrastive_loss,
         data=_clip_batches,
+        mixed_precision=True,
     ),
     "t2i": Family(  # v-prediction with condition dropout (Salimans and Ho 2022)
         build=_seeded(_unet),
@@ -193,6 +196,7 @@ FAMILIES = {
         ),
         data=_t2i_data,
         ready=lambda net, r: EpsFromV(net, _abar32(r)),
+        mixed_precision=True,
     ),
 }
 
@@ -253,7 +257,7 @@ def train(
     """Train a recipe's model from its initial weights with the book's one loop; returns
     (the ready model, the loss of every step). ``steps`` overrides the recipe's (for fast
     mode); ``options`` go to :func:`difflab.training.train` (``state``, ``save_every``,
-    ``stop_at``, ``progress``, ``callback``, ``callback_every``)."""
+    ``stop_at``, ``progress``, ``callback``, ``callback_every``, ``autocast``)."""
     recipe = recipe_of(name_or_recipe)
     if steps is not None:
         recipe = recipes.changed(recipe, train={"steps": steps})

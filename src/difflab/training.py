@@ -8,6 +8,7 @@ processes are the small named helpers below it. The losses are in :mod:`difflab.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable
@@ -60,6 +61,7 @@ def train(
     progress: bool = True,
     callback: Callable | None = None,
     callback_every: int = 0,
+    autocast: torch.dtype | None = None,
 ) -> list[float]:
     """Train ``model`` by minimising ``loss_fn(model, batch, generator)`` with AdamW and the
     learning rate of :func:`lr_factor`; returns the loss of every step.
@@ -71,6 +73,9 @@ def train(
     ``stop_at`` stops after that many steps (the model keeps its current weights, not the EMA).
     ``callback(step, weights)`` sees, every ``callback_every`` steps, the weights the model
     would end with if training stopped there (the EMA's when ``ema_decay`` is on).
+    ``autocast`` (e.g. ``torch.bfloat16``) runs the forward pass and the loss in mixed
+    precision, :func:`torch.autocast`: matrix products and convolutions in that type, the
+    weights, gradients and optimiser in float32 (Micikevicius et al. 2018).
 
     Under ``torchrun`` the same call trains on every process with DistributedDataParallel:
     each of W processes draws ``batch_size / W`` rows from its own generator, DDP averages the
@@ -87,7 +92,8 @@ def train(
     history, start = run.resume(state) if state and os.path.exists(state) else ([], 0)
     model.train()
     for step in run.progress_bar(range(start, end), desc, progress):
-        loss = loss_fn(run.net, draw(step, run.generator), run.generator)  # 1. forward
+        with _mixed_precision(run.device, autocast):  # 1. forward
+            loss = loss_fn(run.net, draw(step, run.generator), run.generator)
         _check_finite(loss, step, config)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # 2. backward (DDP averages the gradients of the processes)
@@ -96,14 +102,9 @@ def train(
         run.update_ema()
         history.append(run.mean_over_processes(loss))  # 4. log
         run.show(history, step)
-        if (
-            callback
-            and callback_every
-            and (step + 1) % callback_every == 0
-            and not run.rank
-        ):
+        if callback and _every(step, callback_every) and not run.rank:
             callback(step + 1, run.final_weights())
-        if state and save_every and (step + 1) % save_every == 0:
+        if state and _every(step, save_every):
             run.save(state, history, step + 1)
     if state and end > start:
         run.save(state, history, end)
@@ -111,6 +112,17 @@ def train(
         model.load_state_dict(run.ema)
     model.eval()
     return history
+
+
+def _every(step: int, every: int) -> bool:
+    """True after every ``every``-th step (never when ``every`` is 0)."""
+    return bool(every) and (step + 1) % every == 0
+
+
+def _mixed_precision(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def _check_config(config: TrainConfig) -> None:

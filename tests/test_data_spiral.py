@@ -5,7 +5,7 @@ from difflab.data import make_spiral, project_to_spiral, spiral_curve
 from difflab.data.spiral import part_of
 
 
-def test_shapes_dtypes_and_parts():
+def test_make_spiral_returns_what_it_documents():
     d = make_spiral(500, seed=1, n_parts=4)
     assert d.x.shape == (500, 2) and d.x.dtype == torch.float32
     assert d.u.shape == (500,) and 0 <= d.u.min() and d.u.max() <= 1
@@ -13,24 +13,32 @@ def test_shapes_dtypes_and_parts():
     assert torch.equal(d.part, part_of(d.u, 4))
 
 
-def test_same_seed_same_points_and_global_state_untouched():
+def test_make_spiral_leaves_the_global_generator_alone():
     torch.manual_seed(0)
     before = torch.randn(3)
     torch.manual_seed(0)
-    a = make_spiral(100, seed=5)
+    make_spiral(100, seed=5)
     after = torch.randn(3)
     assert torch.equal(before, after), (
         "make_spiral must not draw from the global generator"
     )
+
+
+def test_same_seed_same_points():
+    a = make_spiral(100, seed=5)
     assert torch.equal(a.x, make_spiral(100, seed=5).x)
     assert not torch.equal(a.x, make_spiral(100, seed=6).x)
 
 
-def test_points_lie_near_the_curve_and_unit_scale():
+def test_points_lie_near_the_curve():
     d = make_spiral(4000, seed=0, jitter=0.03)
     dist = (d.x.double() - spiral_curve(d.u)).norm(dim=1)
     # |N(0, 0.03^2 I_2)| has mean 0.03 * sqrt(pi / 2) = 0.0376
     assert abs(dist.mean().item() - 0.0376) < 0.003
+
+
+def test_each_coordinate_has_unit_scale():
+    d = make_spiral(4000, seed=0, jitter=0.03)
     assert (d.x.std(0) - 1).abs().max() < 0.15, (
         "each coordinate should have a std close to 1"
     )
