@@ -46,19 +46,19 @@ def _toy_velocity(x, sigma):
     return torch.tanh(0.7 * x + sigma[:, None]) - 0.3 * x
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def toy_eps():
     """A smooth epsilon model of (x, t): any serves for an equivalence test."""
     return _toy_eps
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def toy_velocity():
     """A smooth velocity field of (x, sigma): any serves for an equivalence test."""
     return _toy_velocity
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def small_denoiser():
     """Makes a seeded 16-wide epsilon MLP, untrained, in eval mode:
     ``small_denoiser(n_classes=3, seed=1)``."""
@@ -72,7 +72,7 @@ def small_denoiser():
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def small_velocity_model():
     """Makes a seeded 32-wide velocity MLP, untrained: ``small_velocity_model(seed=0)``."""
 

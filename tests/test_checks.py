@@ -33,13 +33,25 @@ def test_a_good_value_comes_back_as_its_type():
         (
             lambda: check_float("lr", 0, low=0.0, low_open=True),
             ValueError,
-            r"\(0.0, inf",
+            r"lr=0.0 .* \(0.0, inf",
         ),
         (lambda: check_float("eta", math.nan), ValueError, r"eta=nan"),
         (lambda: check_float("eta", "1"), TypeError, r"eta='1' must be a real number"),
-        (lambda: check_choice("spacing", "odd", ["leading"]), ValueError, r"'leading'"),
-        (lambda: check_timesteps([5, 10], 1000), ValueError, r"timesteps"),
-        (lambda: check_sigmas([0.5, 1.0, 0.0]), ValueError, r"sigmas"),
+        (
+            lambda: check_choice("spacing", "odd", ["leading"]),
+            ValueError,
+            r"spacing='odd' is not known; allowed: 'leading'",
+        ),
+        (
+            lambda: check_timesteps([5, 10], 1000),
+            ValueError,
+            r"timesteps must be strictly decreasing",
+        ),
+        (
+            lambda: check_sigmas([0.5, 1.0, 0.0]),
+            ValueError,
+            r"sigmas must be strictly decreasing",
+        ),
     ],
     ids=[
         "int-below",
@@ -61,3 +73,7 @@ def test_a_bad_value_is_named_with_what_is_allowed(call, error, message):
 
 def test_timesteps_come_back_as_a_list_of_ints():
     assert check_timesteps(torch.tensor([10, 5, 0]), 1000) == [10, 5, 0]
+
+
+def test_sigmas_come_back_as_float64():
+    assert check_sigmas([1.0, 0.5, 0.0]).dtype == torch.float64

@@ -27,19 +27,29 @@ def test_config_turns_on_colab_launch_button():
     assert cfg["repository"]["url"].startswith("https://github.com/")
 
 
+def _setup_cell():
+    return colab_links.setup_cell("https://github.com/o/r", "v1")
+
+
 def test_setup_cell_installs_only_in_colab():
-    cell = colab_links.setup_cell("https://github.com/o/r", "v1")
+    cell = _setup_cell()
     assert (
         'if "google.colab" in sys.modules' in cell
         and "git+https://github.com/o/r@v1" in cell
     )
+
+
+def test_setup_cell_keeps_colabs_torch():
     install = [
-        line for line in cell.splitlines() if "difflab @" in line or '"install"' in line
+        line
+        for line in _setup_cell().splitlines()
+        if "difflab @" in line or '"install"' in line
     ]
-    assert install and not any(
-        "torch" in line for line in install
-    )  # no torch reinstall
-    assert "difflab.check_env(" in cell
+    assert install and not any("torch" in line for line in install)  # no reinstall
+
+
+def test_setup_cell_checks_the_environment():
+    assert "difflab.check_env(" in _setup_cell()
 
 
 def test_notebooks_are_stored_without_outputs():

@@ -186,8 +186,7 @@ def test_parse_env_line_reads_what_check_env_printed():
     assert ct.parse_env_line("10,000 captioned images") == ("", "")
 
 
-def test_chapter_times_writes_one_row_per_chapter_of_a_build(tmp_path):
-    ct = _script("chapter_times")
+def _two_chapters(ct, tmp_path):
     build = _fake_build(
         tmp_path / "cpu",
         {
@@ -195,11 +194,20 @@ def test_chapter_times_writes_one_row_per_chapter_of_a_build(tmp_path):
             "book/ch02_random_walks": ("2. Random walks", 17.3, CPU_LINE),
         },
     )
-    runs = ct.runs(build)
+    return ct.runs(build)
+
+
+def test_chapter_times_reads_each_chapter_of_a_build(tmp_path):
+    ct = _script("chapter_times")
+    runs = _two_chapters(ct, tmp_path)
     assert [r.docname for r in runs] == ["book/ch01_clip", "book/ch02_random_walks"]
     assert runs[0].seconds == pytest.approx(48.6) and runs[0].device == "cpu"
     assert runs[0].when.date() == dt.date(2026, 12, 1)
-    text = ct.table(runs, cores=2)
+
+
+def test_chapter_times_writes_one_row_per_chapter_of_a_build(tmp_path):
+    ct = _script("chapter_times")
+    text = ct.table(_two_chapters(ct, tmp_path), cores=2)
     rows = [ln for ln in text.splitlines() if ln.startswith("| [")]
     assert rows == [
         "| [1. CLIP](ch01_clip.ipynb) | 49 |",
@@ -207,7 +215,12 @@ def test_chapter_times_writes_one_row_per_chapter_of_a_build(tmp_path):
     ]
     assert "| all chapters | 66 (1 min) |" in text
     assert "2026-12-01 (UTC) on a 2-core machine, device: cpu, mode: default" in text
+
+
+def test_chapter_times_without_a_gpu_build_says_so_once(tmp_path):
     # no GPU build: no column of placeholders, one line saying so
+    ct = _script("chapter_times")
+    text = ct.table(_two_chapters(ct, tmp_path), cores=2)
     assert "GPU, seconds" not in text and "not yet measured" not in text
     assert "GPU: no build of this copy has been timed on one yet" in text
 

@@ -1,16 +1,27 @@
+"""difflab.data.spiral: the 2-D spiral of the early chapters: seeded points near the\ncurve, their parts and (noisy) labels, and the projection back onto the curve."""
+
 import pytest
 import torch
 
-from difflab.data import make_spiral, project_to_spiral, spiral_curve
+from difflab.data import label_probs, make_spiral, project_to_spiral, spiral_curve
 from difflab.data.spiral import part_of
 
+SPIRAL = make_spiral(500, seed=1, n_parts=4)
 
-def test_make_spiral_returns_what_it_documents():
-    d = make_spiral(500, seed=1, n_parts=4)
-    assert d.x.shape == (500, 2) and d.x.dtype == torch.float32
-    assert d.u.shape == (500,) and 0 <= d.u.min() and d.u.max() <= 1
-    assert d.part.dtype == torch.long and set(d.part.tolist()) == {0, 1, 2, 3}
-    assert torch.equal(d.part, part_of(d.u, 4))
+
+def test_make_spiral_gives_n_float32_points():
+    assert SPIRAL.x.shape == (500, 2) and SPIRAL.x.dtype == torch.float32
+
+
+def test_make_spiral_positions_lie_in_the_unit_interval():
+    u = SPIRAL.u
+    assert u.shape == (500,) and 0 <= u.min() and u.max() <= 1
+
+
+def test_make_spiral_parts_are_the_parts_of_the_positions():
+    part = SPIRAL.part
+    assert part.dtype == torch.long and set(part.tolist()) == {0, 1, 2, 3}
+    assert torch.equal(part, part_of(SPIRAL.u, 4))
 
 
 def test_make_spiral_leaves_the_global_generator_alone():
@@ -51,44 +62,54 @@ def test_project_to_spiral_recovers_positions():
 
 
 @pytest.mark.parametrize(
-    "kwargs,match",
+    "kwargs,exc,match",
     [
-        (dict(n=0), "n=0"),
-        (dict(n=-3), "n=-3"),
-        (dict(n=10, jitter=-0.1), "jitter=-0.1"),
-        (dict(n=10, n_parts=0), "n_parts=0"),
-        (dict(n=10, seed=-1), "seed=-1"),
+        pytest.param({"n": 0}, ValueError, "n=0", id="n"),
+        pytest.param({"n": -3}, ValueError, "n=-3", id="n-negative"),
+        pytest.param({"n": 2.5}, TypeError, "n=2.5", id="n-float"),
+        pytest.param({"n": 10, "jitter": -0.1}, ValueError, "jitter=-0.1", id="jitter"),
+        pytest.param({"n": 10, "n_parts": 0}, ValueError, "n_parts=0", id="n_parts"),
+        pytest.param({"n": 10, "seed": -1}, ValueError, "seed=-1", id="seed"),
     ],
 )
-def test_bad_arguments_are_named(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_arguments_are_named(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
         make_spiral(**kwargs)
 
 
-def test_non_integer_n_is_rejected():
-    with pytest.raises(TypeError, match="n=2.5"):
-        make_spiral(2.5)
-
-
 def test_project_rejects_wrong_shape():
-    with pytest.raises(ValueError, match=r"expected \(n, 2\)"):
+    with pytest.raises(ValueError, match=r"x has shape \(5, 3\); expected \(n, 2\)"):
         project_to_spiral(torch.zeros(5, 3))
 
 
-def test_label_noise_relabels_a_share_with_another_part():
-    from difflab.data import label_probs
-
+@pytest.fixture(scope="module")
+def labelled():
+    """The same 30,000 points without and with 20% label noise."""
     clean = make_spiral(30_000, seed=2, n_parts=3)
-    noisy = make_spiral(30_000, seed=2, n_parts=3, label_noise=0.2)
-    assert torch.equal(clean.label, clean.part), (
-        "without label noise the label is the part"
-    )
+    return clean, make_spiral(30_000, seed=2, n_parts=3, label_noise=0.2)
+
+
+def test_without_label_noise_the_label_is_the_part(labelled):
+    clean, _ = labelled
+    assert torch.equal(clean.label, clean.part)
+
+
+def test_label_noise_leaves_the_points_alone(labelled):
+    clean, noisy = labelled
     assert torch.equal(clean.x, noisy.x) and torch.equal(clean.part, noisy.part), (
         "labels must not move the points"
     )
+
+
+def test_label_noise_relabels_its_share(labelled):
+    _, noisy = labelled
     changed = noisy.label != noisy.part
     assert abs(changed.float().mean().item() - 0.2) < 0.01
-    # the new label is one of the other parts, each equally often: p(label | part) = label_probs
+
+
+def test_label_noise_relabels_with_another_part_each_equally_often(labelled):
+    # the new label is one of the other parts: p(label | part) = label_probs
+    _, noisy = labelled
     table = torch.stack(
         [
             torch.bincount(noisy.label[noisy.part == k], minlength=3).double()
@@ -97,18 +118,34 @@ def test_label_noise_relabels_a_share_with_another_part():
         ]
     )
     assert (table - label_probs(3, 0.2)).abs().max() < 0.015
+
+
+def test_label_probs_rows_are_distributions():
     assert torch.allclose(
         label_probs(4, 0.3).sum(1), torch.ones(4, dtype=torch.float64)
     )
+
+
+def test_label_probs_share_the_noise_among_the_other_parts():
     assert label_probs(3, 0.3)[0].tolist() == pytest.approx([0.7, 0.15, 0.15])
 
 
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(n=10, label_noise=1.5), "label_noise=1.5"),
-        (dict(n=10, label_noise=-0.1), "label_noise=-0.1"),
-        (dict(n=10, n_parts=1, label_noise=0.2), "needs n_parts >= 2"),
+        pytest.param(
+            {"n": 10, "label_noise": 1.5}, "label_noise=1.5", id="label_noise"
+        ),
+        pytest.param(
+            {"n": 10, "label_noise": -0.1},
+            "label_noise=-0.1",
+            id="label_noise-negative",
+        ),
+        pytest.param(
+            {"n": 10, "n_parts": 1, "label_noise": 0.2},
+            "label_noise=0.2 needs n_parts >= 2",
+            id="n_parts",
+        ),
     ],
 )
 def test_bad_label_noise_is_named(kwargs, match):

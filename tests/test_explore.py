@@ -10,22 +10,16 @@ import torch
 from IPython.display import HTML
 from matplotlib.figure import Figure
 
-from difflab import explore, local_seed, plot, registry
+from difflab import explore, plot, registry
 from difflab.denoisers import ExactDenoiser
-from difflab.models.mlp import MLPConfig, MLPDenoiser
 
 ABAR = registry.schedule("spiral_ddpm")
 TS = [999, 600, 300, 100, 0]  # a few DDPM/DDIM steps: the pictures, not their quality
 
 
-def _mlp(n_classes=0):
-    with local_seed(0):
-        return MLPDenoiser(MLPConfig(hidden=16, depth=1, n_classes=n_classes)).eval()
-
-
 @pytest.fixture(scope="module")
-def t2i():
-    return registry.load("t2i"), registry.load("clip")
+def t2i(shipped_clip):
+    return registry.load("t2i"), shipped_clip
 
 
 @pytest.fixture(autouse=True)
@@ -120,9 +114,9 @@ def test_grid_explorer_is_small_multiples_in_the_book(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def fields():
+def fields(small_denoiser):
     points = torch.randn(50, 2, generator=torch.Generator().manual_seed(1))
-    return _mlp(), ExactDenoiser(points, ABAR)
+    return small_denoiser(), ExactDenoiser(points, ABAR)
 
 
 def test_draw_field_differs_between_steps(fields):
@@ -142,8 +136,11 @@ def test_draw_field_draws_the_exact_field_beside_the_learned_one(fields):
 
 
 @pytest.fixture(scope="module")
-def eta_draw():
-    model, x_T = _mlp(), torch.randn(40, 2, generator=torch.Generator().manual_seed(0))
+def eta_draw(small_denoiser):
+    model, x_T = (
+        small_denoiser(),
+        torch.randn(40, 2, generator=torch.Generator().manual_seed(0)),
+    )
 
     def draw(ax, eta):
         return explore.draw_eta(ax, eta, model, x_T, TS, ABAR, n_paths=3)
@@ -165,8 +162,8 @@ def test_draw_eta_titles_the_median_path_length(eta_draw):
 
 
 @pytest.fixture(scope="module")
-def guided_draws():
-    model = _mlp(n_classes=3)
+def guided_draws(small_denoiser):
+    model = small_denoiser(n_classes=3)
     x_T = torch.randn(30, 2, generator=torch.Generator().manual_seed(0))
     ids = torch.arange(3).repeat_interleave(10)
     return {
@@ -204,9 +201,9 @@ def test_draw_prompt_writes_a_note_for_a_blank_prompt(t2i):
 # The chapters' explorers, in the static book and live
 
 
-def _explorers(t2i):
+def _explorers(t2i, small_denoiser):
     """One small call of each explorer, by chapter."""
-    model, cond = _mlp(), _mlp(n_classes=3)
+    model, cond = small_denoiser(), small_denoiser(n_classes=3)
     points = torch.randn(50, 2, generator=torch.Generator().manual_seed(1))
     exact = ExactDenoiser(points, ABAR)
     small = {"timesteps": TS, "n": 12}
@@ -222,7 +219,7 @@ def _explorers(t2i):
 
 
 @pytest.fixture(scope="module")
-def in_the_book(t2i):
+def in_the_book(t2i, small_denoiser):
     """Each chapter's explorer made once as the book is built: (what it shows, the
     widgets made, whether torch's random state was left as it was)."""
     runs = {}
@@ -234,7 +231,7 @@ def in_the_book(t2i):
             "__init__",
             lambda w, **kw: made.append(w) or init(w, **kw),
         )
-        for chapter, make in _explorers(t2i).items():
+        for chapter, make in _explorers(t2i, small_denoiser).items():
             made.clear()
             state = torch.get_rng_state()
             shown = make()
@@ -283,11 +280,13 @@ def _controls(shown) -> list:
 
 
 @pytest.fixture(scope="module")
-def live(t2i):
+def live(t2i, small_denoiser):
     """Each chapter's explorer made once as in Jupyter."""
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("DIFFLAB_BOOK", raising=False)
-        return {chapter: make() for chapter, make in _explorers(t2i).items()}
+        return {
+            chapter: make() for chapter, make in _explorers(t2i, small_denoiser).items()
+        }
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -319,9 +318,9 @@ def test_the_prompt_scales_are_a_slider(live):
     assert isinstance(slider, ipywidgets.SelectionSlider)
 
 
-def test_any_prompt_may_be_typed(t2i, monkeypatch):
+def test_any_prompt_may_be_typed(t2i, small_denoiser, monkeypatch):
     monkeypatch.delenv("DIFFLAB_BOOK", raising=False)
-    shown = _explorers(t2i)["ch08"]()
+    shown = _explorers(t2i, small_denoiser)["ch08"]()
     box, _ = _controls(shown)
     box.value = "a green cross"  # not among the prompts offered
     assert not box.ensure_option
@@ -331,82 +330,85 @@ def test_any_prompt_may_be_typed(t2i, monkeypatch):
 # Bad arguments
 
 
-_MODEL, _COND = _mlp(), _mlp(n_classes=3)
 BAD = {
-    "empty values": (
-        lambda: explore.explorer(_line, "t", []),
+    "values": (
+        lambda model, cond: explore.explorer(_line, "t", []),
         ValueError,
         "values for 't' is empty",
     ),
-    "one name twice": (
-        lambda: explore.grid_explorer(lambda ax, a, b: None, ("s", [1]), ("s", [2])),
+    "params": (
+        lambda model, cond: explore.grid_explorer(
+            lambda ax, a, b: None, ("s", [1]), ("s", [2])
+        ),
         ValueError,
         "both parameters are called 's'",
     ),
-    "draw_field axes": (
-        lambda: explore.draw_field(
-            plot.subplots()[1], 10, _MODEL, ExactDenoiser(torch.zeros(3, 2), ABAR)
+    "ax": (
+        lambda model, cond: explore.draw_field(
+            plot.subplots()[1], 10, model, ExactDenoiser(torch.zeros(3, 2), ABAR)
         ),
         ValueError,
         "draw_field needs 2 axes here; got 1",
     ),
-    "no ts": (
-        lambda: explore.field_explorer(_MODEL, []),
+    "ts": (
+        lambda model, cond: explore.field_explorer(model, []),
         ValueError,
         r"ts=\[\] is empty",
     ),
-    "negative t": (
-        lambda: explore.field_explorer(_MODEL, [10, -5]),
+    "ts-negative": (
+        lambda model, cond: explore.field_explorer(model, [10, -5]),
         ValueError,
         r"ts\[1\]=-5 is out of range",
     ),
-    "eta above 1": (
-        lambda: explore.eta_explorer(_MODEL, ABAR, [1.5]),
+    "etas": (
+        lambda model, cond: explore.eta_explorer(model, ABAR, [1.5]),
         ValueError,
         r"etas\[0\]=1.5 is out of range: allowed is ",
     ),
-    "n_paths above n": (
-        lambda: explore.eta_explorer(_MODEL, ABAR, [0.0], n=4, n_paths=9),
+    "n_paths": (
+        lambda model, cond: explore.eta_explorer(model, ABAR, [0.0], n=4, n_paths=9),
         ValueError,
         "n_paths=9 is out of range",
     ),
-    "rising timesteps": (
-        lambda: explore.eta_explorer(_MODEL, ABAR, [0.0], timesteps=[0, 10]),
+    "timesteps": (
+        lambda model, cond: explore.eta_explorer(model, ABAR, [0.0], timesteps=[0, 10]),
         ValueError,
         "timesteps must be strictly decreasing",
     ),
-    "negative scale": (
-        lambda: explore.scale_explorer(_COND, 0, [1, -1], ABAR),
+    "scales": (
+        lambda model, cond: explore.scale_explorer(cond, 0, [1, -1], ABAR),
         ValueError,
         r"scales\[1\]=-1.0 is out of range",
     ),
-    "class out of range": (
-        lambda: explore.scale_explorer(_COND, [3], [1], ABAR),
+    "cond": (
+        lambda model, cond: explore.scale_explorer(cond, [3], [1], ABAR),
         ValueError,
         r"cond\[0\]=3 is out of range.*0 <= cond\[0\] <= 2",
     ),
-    "no classes": (
-        lambda: explore.scale_explorer(_MODEL, 0, [1], ABAR),
+    "model": (
+        lambda model, cond: explore.scale_explorer(model, 0, [1], ABAR),
         ValueError,
         "model has no classes",
     ),
-    "no negative": (
-        lambda: explore.negative_explorer(_COND, 0, None, [1], ABAR),
+    "negative": (
+        lambda model, cond: explore.negative_explorer(cond, 0, None, [1], ABAR),
         TypeError,
         "negative=None must be an int",
     ),
-    "negative seed": (
-        lambda: explore.negative_explorer(_COND, None, 1, [1], ABAR, seed=-1),
+    "seed": (
+        lambda model, cond: explore.negative_explorer(
+            cond, None, 1, [1], ABAR, seed=-1
+        ),
         ValueError,
         "seed=-1",
     ),
-    "blank prompt": (
-        lambda: explore.prompt_explorer(None, None, ["a circle", ""], [1]),
+    "prompts": (
+        lambda model, cond: explore.prompt_explorer(None, None, ["a circle", ""], [1]),
         ValueError,
         "prompts=.* non-empty list of non-empty strings",
     ),
-    "no scales": (
-        lambda: explore.prompt_explorer(None, None, ["a circle"], []),
+    "scales-empty": (
+        lambda model, cond: explore.prompt_explorer(None, None, ["a circle"], []),
         ValueError,
         r"scales=\[\] is empty",
     ),
@@ -414,7 +416,7 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", BAD)
-def test_bad_arguments_are_named(case):
+def test_bad_arguments_are_named(case, small_denoiser):
     call, error, match = BAD[case]
     with pytest.raises(error, match=match):
-        call()
+        call(small_denoiser(), small_denoiser(n_classes=3))

@@ -1,3 +1,6 @@
+"""difflab.forward: the forward processes: a random walk and the noising walk of DDPM,
+whose every step is eq. 2 and whose marginal is the closed form."""
+
 import pytest
 import torch
 
@@ -23,12 +26,33 @@ def test_q_step_is_eq2():
     assert torch.allclose(q_step(x, 0.36, n), torch.tensor([0.8 * 2 + 0.6]))
 
 
-def test_walks_start_at_x0():
-    x0 = torch.randn(7, 2)
-    p = random_walk(x0, 10, 0.1, generator=torch.Generator().manual_seed(0))
-    assert p.shape == (11, 7, 2) and torch.equal(p[0], x0)
-    q = forward_walk(x0, linear_betas(T=10), keep=[0, 3, 10])
-    assert q.shape == (3, 7, 2) and torch.equal(q[0], x0)
+X0 = torch.randn(7, 2, generator=torch.Generator().manual_seed(0))
+
+
+def _random_walk():
+    return random_walk(X0, 10, 0.1, generator=torch.Generator().manual_seed(0))
+
+
+def _forward_walk():
+    return forward_walk(
+        X0, linear_betas(T=10), keep=[0, 3, 10], generator=torch.Generator()
+    )
+
+
+def test_random_walk_keeps_every_step():
+    assert _random_walk().shape == (11, 7, 2)
+
+
+def test_random_walk_starts_at_x0():
+    assert torch.equal(_random_walk()[0], X0)
+
+
+def test_forward_walk_keeps_the_steps_asked_for():
+    assert _forward_walk().shape == (3, 7, 2)
+
+
+def test_forward_walk_starts_at_x0():
+    assert torch.equal(_forward_walk()[0], X0)
 
 
 def test_random_walk_variance_grows_linearly():
@@ -39,10 +63,14 @@ def test_random_walk_variance_grows_linearly():
     assert moment_z_scores(p, 0.0, 100 * 0.04)[1].abs().max() < 5
 
 
-def test_bad_arguments():
-    with pytest.raises(ValueError, match="keep\\[i\\]=11"):
-        random_walk(torch.zeros(2, 2), 10, 0.1, keep=[11])
-    with pytest.raises(ValueError, match="step_std=-1.0"):
-        random_walk(torch.zeros(2, 2), 10, -1.0)
-    with pytest.raises(ValueError, match="n_steps=0"):
-        random_walk(torch.zeros(2, 2), 0, 0.1)
+@pytest.mark.parametrize(
+    "n_steps, step_std, keep, match",
+    [
+        pytest.param(10, 0.1, [11], r"keep\[i\]=11", id="keep"),
+        pytest.param(10, -1.0, None, "step_std=-1.0", id="step_std"),
+        pytest.param(0, 0.1, None, "n_steps=0", id="n_steps"),
+    ],
+)
+def test_random_walk_names_a_bad_argument(n_steps, step_std, keep, match):
+    with pytest.raises(ValueError, match=match):
+        random_walk(torch.zeros(2, 2), n_steps, step_std, keep=keep)

@@ -45,7 +45,7 @@ def test_cfg_matches_the_formula(small_denoiser, scale):
 
 
 @pytest.mark.parametrize("scale", [0.0, 0.5, 1.5, 3.0, 7.5, -1.0])
-def test_cfg_w_matches_ho_and_salimans_eq_6(small_denoiser, scale):
+def test_cfg_w_matches_eq_6_of_ho_salimans_2022(small_denoiser, scale):
     # Ho and Salimans (2022, eq. 6): (1 + w) f(c) - w f(), w = s - 1
     model, (x, t) = small_denoiser(3, seed=1), _xt()
     c = torch.tensor([0, 1, 2, 0, 1, 2, 0])

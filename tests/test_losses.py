@@ -1,49 +1,66 @@
-"""The losses that train the book's models (difflab.losses)."""
+"""difflab.losses: the losses that train the book's models, each ``loss(model, batch,
+generator)`` once its other arguments are bound."""
 
 import functools
 
 import pytest
 import torch
-from conftest import ABAR
 
 import difflab
+from difflab.conversions import v_target
 from difflab.data import make_spiral
-from difflab.losses import ddpm_loss, last_step_loss
+from difflab.losses import (
+    ddpm_loss,
+    ddpm_loss_cond,
+    drop_condition,
+    last_step_loss,
+    v_loss,
+)
 from difflab.models.mlp import MLPConfig, MLPDenoiser
 from difflab.training import TrainConfig, train
 
-LOSS = functools.partial(ddpm_loss, alphas_cumprod=ABAR)
 
-
-def test_last_step_loss_has_the_same_minimiser_scale():
+def test_last_step_loss_has_the_same_minimiser_scale(abar):
     # with a model that returns the true total noise's conditional mean unknown, check the target scale:
     # E[target | x0, x_t] = eps, so the mean of target - eps over many draws is ~0
-    torch.manual_seed(0)
     x0 = torch.zeros(20000, 2)
     loss_zero = last_step_loss(
-        lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(0), ABAR
+        lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(0), abar
     )
     loss_eps = ddpm_loss(
-        lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(0), ABAR
+        lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(0), abar
     )
     assert loss_zero > 10 * loss_eps  # the rescaled last-step target is far noisier
 
 
-def test_conditional_training_lowers_the_loss():
-    from difflab.losses import ddpm_loss_cond, drop_condition
+# --- condition dropout (Ho and Salimans 2022, Algorithm 1) -----------------------------
 
+
+def _dropped(p_uncond=0.1):
     g = torch.Generator().manual_seed(0)
     cond = torch.randint(0, 3, (100_000,), generator=g)
-    dropped = drop_condition(cond, 3, 0.1, g)
+    return cond, drop_condition(cond, 3, p_uncond, g)
+
+
+def test_condition_dropout_drops_its_share():
+    _, dropped = _dropped()
     share = (dropped == 3).float().mean().item()
     assert abs(share - 0.1) < 0.005, share
-    assert torch.equal(
-        dropped[dropped != 3], cond[dropped != 3]
-    )  # the others keep their class
-    assert (drop_condition(cond, 3, 0.0, g) == cond).all()
 
+
+def test_condition_dropout_keeps_the_other_classes():
+    cond, dropped = _dropped()
+    assert torch.equal(dropped[dropped != 3], cond[dropped != 3])
+
+
+def test_no_condition_dropout_keeps_every_class():
+    cond, dropped = _dropped(0.0)
+    assert (dropped == cond).all()
+
+
+def test_conditional_training_lowers_the_loss(abar):
     data = make_spiral(500, n_parts=3)
-    loss = functools.partial(ddpm_loss_cond, alphas_cumprod=ABAR, p_uncond=0.1)
+    loss = functools.partial(ddpm_loss_cond, alphas_cumprod=abar, p_uncond=0.1)
     difflab.seed_everything(0)
     h = train(
         MLPDenoiser(MLPConfig(hidden=32, depth=1, n_classes=3)),
@@ -52,15 +69,46 @@ def test_conditional_training_lowers_the_loss():
         TrainConfig(steps=200, batch_size=128),
     )
     assert sum(h[-50:]) / 50 < 0.8 * sum(h[:50]) / 50
-    with pytest.raises(ValueError, match="needs a class-conditional model"):
+
+
+@pytest.mark.parametrize(
+    "n_classes, p_uncond, match",
+    [
+        pytest.param(0, 0.1, "needs a class-conditional model", id="model"),
+        pytest.param(3, 1.5, r"p_uncond=1.5 is out of range", id="p_uncond"),
+    ],
+)
+def test_conditional_loss_names_a_bad_argument(n_classes, p_uncond, match, abar):
+    data = make_spiral(500, n_parts=3)
+    model = MLPDenoiser(MLPConfig(hidden=8, depth=1, n_classes=n_classes))
+    with pytest.raises(ValueError, match=match):
         ddpm_loss_cond(
-            MLPDenoiser(MLPConfig(hidden=8, depth=1)), (data.x, data.part), g, ABAR
-        )
-    with pytest.raises(ValueError, match=r"p_uncond=1.5 is out of range"):
-        ddpm_loss_cond(
-            MLPDenoiser(MLPConfig(hidden=8, depth=1, n_classes=3)),
+            model,
             (data.x, data.part),
-            g,
-            ABAR,
-            p_uncond=1.5,
+            torch.Generator().manual_seed(0),
+            abar,
+            p_uncond=p_uncond,
         )
+
+
+# --- v-prediction (Chapter 8) -------------------------------------------------------------
+
+
+def test_v_loss_is_the_regression_on_v_written_out(small_t2i, abar):
+    # Salimans and Ho 2022, Sec. 4, with condition dropout; v_loss draws t, eps, then the
+    # rows whose text embedding it drops
+    net, abar = small_t2i.net, abar.float()  # the U-Net computes in float32
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(4, 3, 32, 32, generator=g) * 2 - 1
+    cond = torch.randn(4, 512, generator=g)
+    with torch.no_grad():
+        got = v_loss(net, (x0, cond), torch.Generator().manual_seed(7), abar, 0.5)
+        g = torch.Generator().manual_seed(7)
+        t = torch.randint(0, len(abar), (4,), generator=g)
+        eps = torch.randn(x0.shape, generator=g)
+        drop = torch.rand(4, generator=g) < 0.5
+        cond = torch.where(drop[:, None], torch.zeros_like(cond), cond)
+        a = abar[t][:, None, None, None]
+        x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+        expected = ((net(x_t, t, cond) - v_target(x0, eps, a)) ** 2).mean()
+    assert torch.allclose(got, expected, atol=1e-6)

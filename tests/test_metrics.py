@@ -130,7 +130,7 @@ def test_spiral_region_marks_points_off_the_spiral():
     assert (spiral_region(OFF) == OFF_SPIRAL).all()
 
 
-def test_region_shares_count_each_part_and_off_the_spiral():
+def test_region_shares_are_the_share_of_each_region():
     shares = region_shares(torch.cat([MIDS, OFF[:2]]))
     assert torch.allclose(shares, torch.tensor([0.2, 0.2, 0.2, 0.4], dtype=F64))
 
@@ -387,7 +387,9 @@ def test_a_rotating_velocity_bends_the_paths():
 # --- reading pictures (Chapter 8) ---------------------------------------------------------
 
 
-def _accuracy():
+@pytest.fixture(scope="module")
+def accuracy():
+    """The share of 400 images whose each attribute read_attributes reads right."""
     data = make_shapes(400, seed=11, split="all")
     got = read_attributes(data.images)
     return {
@@ -396,14 +398,14 @@ def _accuracy():
     }
 
 
-def test_read_attributes_reads_colour_and_position_exactly():
-    acc = _accuracy()
-    assert acc["colour"] == 1.0 and acc["position"] == 1.0, acc
+@pytest.mark.parametrize("attribute", ["colour", "position"])
+def test_read_attributes_reads_it_exactly(accuracy, attribute):
+    assert accuracy[attribute] == 1.0, accuracy
 
 
-def test_read_attributes_reads_shape_and_size_nearly_always():
-    acc = _accuracy()
-    assert acc["shape"] >= 0.95 and acc["size"] >= 0.95, acc
+@pytest.mark.parametrize("attribute", ["shape", "size"])
+def test_read_attributes_reads_it_nearly_always(accuracy, attribute):
+    assert accuracy[attribute] >= 0.95, accuracy
 
 
 def test_read_attributes_of_an_empty_image_is_not_found():

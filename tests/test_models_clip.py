@@ -1,3 +1,6 @@
+"""difflab.models.clip: the CLIP of Chapter 1: two encoders to unit vectors, the
+learned temperature, the contrastive loss, retrieval, and clear errors."""
+
 import math
 
 import pytest
@@ -6,15 +9,16 @@ import torch.nn.functional as F
 
 from difflab import registry
 from difflab.data import make_shapes
-from difflab.models.clip import CLIP, clip_loss
+from difflab.models.clip import CLIP, clip_loss, top1_retrieval
 from difflab.recipes import CLIP_RECIPE, changed
 from difflab.training import train
+from difflab.utils import local_seed
 
 
 @pytest.fixture(scope="module")
 def model():
-    torch.manual_seed(0)
-    return CLIP().eval()
+    with local_seed(0):
+        return CLIP().eval()
 
 
 def test_encoders_give_unit_vectors_of_dimension_512(model):
@@ -27,7 +31,7 @@ def test_encoders_give_unit_vectors_of_dimension_512(model):
     )
 
 
-def test_text_encoding_ignores_batch_neighbours(model):
+def test_text_encoding_ignores_the_padding_a_longer_neighbour_brings(model):
     with torch.no_grad():
         alone = model.encode_text(["a red circle"])
         with_long = model.encode_text(
@@ -53,41 +57,78 @@ def test_clip_loss_matches_a_hand_computed_loss():
     txt = F.normalize(torch.randn(6, 8, generator=g, dtype=torch.float64), dim=1)
     s = torch.tensor(3.0, dtype=torch.float64)
     total = 0.0
-    for i in range(
-        6
-    ):  # -log softmax of the matching pair, along the row and along the column
+    for i in range(6):
+        # -log softmax of the matching pair, along the row and along the column
         row = [math.exp(s * img[i] @ txt[j]) for j in range(6)]
         col = [math.exp(s * img[j] @ txt[i]) for j in range(6)]
         total += -math.log(row[i] / sum(row)) - math.log(col[i] / sum(col))
     assert clip_loss(img, txt, s).item() == pytest.approx(total / 12, rel=1e-12)
+
+
+def test_clip_loss_of_perfect_pairs_is_near_0():
     # perfect, well-separated pairs at a high logit scale give a loss near 0
     eye = torch.eye(6, dtype=torch.float64)
     assert clip_loss(eye, eye, torch.tensor(100.0)).item() < 1e-12
 
 
+def test_top1_retrieval_of_matching_pairs_is_one():
+    e = torch.eye(4)
+    assert top1_retrieval(e, e) == (1.0, 1.0)
+
+
+def test_top1_retrieval_counts_the_diagonal():
+    e = torch.eye(4)
+    assert top1_retrieval(e, e[[1, 0, 2, 3]]) == (0.5, 0.5)
+
+
 @pytest.mark.parametrize(
     "images,exc,match",
     [
-        (
+        pytest.param(
             torch.rand(2, 3, 16, 16),
             ValueError,
             r"images has shape \(2, 3, 16, 16\); expected \(N, 3, 32, 32\)",
+            id="images-size",
         ),
-        (torch.rand(3, 32, 32), ValueError, r"images has shape \(3, 32, 32\)"),
-        (torch.rand(2, 1, 32, 32), ValueError, r"images has shape \(2, 1, 32, 32\)"),
-        (
+        pytest.param(
+            torch.rand(3, 32, 32),
+            ValueError,
+            r"images has shape \(3, 32, 32\)",
+            id="images-3d",
+        ),
+        pytest.param(
+            torch.rand(2, 1, 32, 32),
+            ValueError,
+            r"images has shape \(2, 1, 32, 32\)",
+            id="images-channels",
+        ),
+        pytest.param(
             torch.rand(2, 3, 32, 32) * 255,
             ValueError,
-            r"values in \[.*\]; expected \[0, 1\]",
+            r"images has values in \[.*\]; expected \[0, 1\]",
+            id="images-0-255",
         ),
-        (torch.rand(2, 3, 32, 32) * 2 - 1, ValueError, r"expected \[0, 1\]"),
-        (torch.full((1, 3, 32, 32), float("nan")), ValueError, r"expected \[0, 1\]"),
-        (
+        pytest.param(
+            torch.rand(2, 3, 32, 32) * 2 - 1,
+            ValueError,
+            r"images has values in .*expected \[0, 1\]",
+            id="images-minus-1-1",
+        ),
+        pytest.param(
+            torch.full((1, 3, 32, 32), float("nan")),
+            ValueError,
+            r"images has values in .*expected \[0, 1\]",
+            id="images-nan",
+        ),
+        pytest.param(
             (torch.rand(2, 3, 32, 32) * 255).to(torch.uint8),
             TypeError,
-            "dtype torch.uint8",
+            "images has dtype torch.uint8",
+            id="images-uint8",
         ),
-        ([[0.5]], TypeError, "torch.Tensor"),
+        pytest.param(
+            [[0.5]], TypeError, "images must be a torch.Tensor", id="images-list"
+        ),
     ],
 )
 def test_bad_images_are_named(model, images, exc, match):
@@ -95,11 +136,24 @@ def test_bad_images_are_named(model, images, exc, match):
         model.encode_image(images)
 
 
-def test_empty_caption_is_a_clear_error(model):
-    with pytest.raises(ValueError, match="has no words"):
-        model.encode_text(["a red circle", ""])
-    with pytest.raises(ValueError, match="2 images but 1 captions"):
-        model(torch.rand(2, 3, 32, 32), ["a red circle"])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        pytest.param(
+            lambda m: m.encode_text(["a red circle", ""]),
+            r"captions\[1\]='' has no words",
+            id="captions-empty",
+        ),
+        pytest.param(
+            lambda m: m(torch.rand(2, 3, 32, 32), ["a red circle"]),
+            "2 images but 1 captions",
+            id="captions-count",
+        ),
+    ],
+)
+def test_bad_captions_are_named(model, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(model)
 
 
 def test_training_resumes_exactly(tmp_path):
@@ -118,9 +172,8 @@ def test_training_resumes_exactly(tmp_path):
         stop_at=3,
         progress=False,
     )
-    resumed = registry.build(
-        small
-    )  # a fresh process: the state file carries everything
+    # a fresh process: the state file carries everything
+    resumed = registry.build(small)
     h2 = train(resumed, loss, data, config, state=state, progress=False)
     assert h1 == pytest.approx(h2, rel=1e-5)
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
@@ -131,6 +184,3 @@ def test_training_batches_come_from_the_training_split():
     images, _ = registry.FAMILIES["clip"].data(CLIP_RECIPE)(step=0)
     train_split = make_shapes(128, seed=0, split="train", p_omit=0.2)
     assert torch.equal(images, train_split.images)
-
-
-# --- the checkpoint that ships with the book ------------------------------------------------------

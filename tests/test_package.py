@@ -1,11 +1,15 @@
 """The package's shape: its docstring names every module, no two modules import each
-other (even inside a function), and no function is longer than a reader can hold."""
+other (even inside a function), no function is longer than a reader can hold, a quantity
+has one name; and the tests' shape: a test file per module, one claim per test."""
 
 import ast
+import importlib
 import io
 import re
 import tokenize
 from pathlib import Path
+
+import pytest
 
 import difflab
 
@@ -213,3 +217,16 @@ def test_no_test_name_joins_two_claims():
         and "_and_" in node.name
     ]
     assert not joined, joined
+
+
+@pytest.mark.parametrize(
+    "module, old_name",
+    [
+        ("flow", "heun_sample"),
+        ("samplers", "ddim_sigma"),
+        ("schedules", "sigma_from_abar"),
+    ],
+)
+def test_a_quantity_has_one_name(module, old_name):
+    # flow_samplers.flow_heun_sample, samplers.ddim_noise_std, schedules.ve_sigma_from_abar
+    assert not hasattr(importlib.import_module(f"difflab.{module}"), old_name)

@@ -102,18 +102,27 @@ def test_constraints_pin_torch():
     assert missing == [], f"constraints.txt does not pin {missing}"
 
 
-def test_ci_runs_the_readme_test_command():
-    import subprocess
-
+def _quick_start(name: str) -> str:
     readme = (ROOT / "README.md").read_text()
-    build = re.search(r"<!-- quick-start: build -->\n```bash\n(.+)\n```", readme).group(
-        1
-    )
-    test = re.search(r"<!-- quick-start: test -->\n```bash\n(.+)\n```", readme).group(1)
+    pattern = rf"<!-- quick-start: {name} -->\n```bash\n(.+)\n```"
+    return re.search(pattern, readme).group(1)
+
+
+def test_readme_has_a_quick_start_command_to_build():
+    build = _quick_start("build")
     assert "-c constraints.txt" in build and "jupyter-book build" in build
+
+
+def test_readme_has_a_quick_start_command_to_test():
+    test = _quick_start("test")
     assert (
         "-c constraints.txt" in test and "pytest" in test and "DIFFLAB_FAST=1" in test
     )
+
+
+def test_ci_runs_the_readme_test_command():
+    import subprocess
+
     extracted = subprocess.run(
         [
             "awk",
@@ -123,5 +132,5 @@ def test_ci_runs_the_readme_test_command():
         capture_output=True,
         text=True,
     ).stdout.strip()
-    assert extracted == test
+    assert extracted == _quick_start("test")
     assert "README.md" in (ROOT / ".ci" / "run").read_text()
