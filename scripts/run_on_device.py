@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from chapter_times import CHAPTER, chapter_key, parse_env_line
+from chapter_times import CHAPTER, _cores, chapter_key, parse_env_line
 
 RESULT = "device_run.json"
 
@@ -63,9 +63,7 @@ def machine(jobs: int) -> dict:
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "python": platform.python_version(),
-        "cores": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
+        "cores": _cores(),
         "jobs": jobs,
     }
 
@@ -144,8 +142,7 @@ def main(argv=None) -> int:
         ap.error(f"--jobs {args.jobs}: must be 1 or more chapters at a time")
     paths = [p.resolve() for p in args.notebooks] or chapters()
     out = args.out or Path(os.environ.get("OUT") or ROOT / "_build" / "device")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    threads = max(1, cores // args.jobs) if args.jobs > 1 else None
+    threads = max(1, _cores() // args.jobs) if args.jobs > 1 else None
     record = {"machine": machine(args.jobs), "chapters": {}}
     record["machine"]["mode"] = "fast (DIFFLAB_FAST=1)" if args.fast else "default"
     print(json.dumps(record["machine"]), flush=True)
