@@ -34,8 +34,8 @@ from pathlib import Path
 import torch
 
 import difflab
-from difflab import registry
-from difflab.clip_eval import evaluate_clip
+from difflab import latent, registry
+from difflab.clip_eval import binding_retrieval, evaluate_clip
 from difflab.recipes import changed
 from difflab.saving import save_model
 from difflab.t2i import adherence
@@ -61,7 +61,10 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--save-every", type=int, default=100, help="steps between states")
     ap.add_argument("--stop-at", type=int, help="stop at this step (to test --resume)")
     ap.add_argument(
-        "--log-every", type=int, default=1000, help="t2i: steps between measurements"
+        "--log-every",
+        type=int,
+        default=1000,
+        help="t2i, latent: steps between measurements",
     )
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     ap.add_argument(
@@ -126,6 +129,31 @@ def t2i_probe(recipe: dict, log: dict, scale: float = 2.0):
     return record
 
 
+def latent_probe(recipe: dict, log: dict, device, scale: float = 2.0):
+    """``callback(step, weights)``: the EMA weights so far, measured on Chapter 8's
+    never-seen prompts and the held-out two-object prompts (:func:`difflab.latent.adherence`),
+    appended to ``log``; the seconds of training so far with them (probes not counted)."""
+    probe = registry.build(recipe, device=device)
+    probe = registry.FAMILIES["latent"].ready(probe, recipe).to(device).eval()
+    vae = registry.load(registry.name_of(recipe["vae"]), device=device)
+    clip = registry.load(registry.name_of(recipe["text"]))
+    judge = registry.load("clip")
+    log.update(scale=scale, step=[], train_seconds=[])
+    spent, last = [0.0], [time.perf_counter()]
+
+    def record(step, weights):
+        spent[0] += time.perf_counter() - last[0]
+        probe.net.load_state_dict(weights)
+        shares = latent.adherence(probe, vae, clip, judge, scale)
+        log["step"].append(step)
+        log["train_seconds"].append(round(spent[0], 1))
+        for k, v in shares.items():
+            log.setdefault(k, []).append(round(v, 4))
+        last[0] = time.perf_counter()
+
+    return record
+
+
 def measurements(family: str, model, history: list[float]) -> dict:
     """What a chapter reads back from the file's log, besides the losses."""
     if family == "clip":
@@ -133,10 +161,18 @@ def measurements(family: str, model, history: list[float]) -> dict:
             "first_losses": history[:20],
             "final_logit_scale": model.scale().item(),
             "metrics": evaluate_clip(model),
+            **(
+                {"binding": binding_retrieval(model)}
+                if model.config.vocabulary == "scenes"
+                else {}
+            ),
         }
-    if family == "t2i":
-        means = [history[i : i + 100] for i in range(0, len(history), 100)]
-        return {"loss_per_100_steps": [round(sum(m) / len(m), 5) for m in means]}
+    means = [history[i : i + 100] for i in range(0, len(history), 100)]
+    per_100 = {"loss_per_100_steps": [round(sum(m) / len(m), 5) for m in means]}
+    if family in ("t2i", "latent"):
+        return per_100
+    if family == "vae":
+        return {**per_100, "scaling_factor": model.scaling_factor.item()}
     return {}
 
 
@@ -166,6 +202,10 @@ def main(argv=None) -> int:
     }
     if family == "t2i" and args.log_every and rank == 0:
         options.update(callback=t2i_probe(recipe, log), callback_every=args.log_every)
+    if family == "latent" and args.log_every and rank == 0:
+        options.update(
+            callback=latent_probe(recipe, log, device), callback_every=args.log_every
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     model, history = registry.train(
@@ -176,7 +216,7 @@ def main(argv=None) -> int:
         print(f"stopped at step {len(history)}; run again with --resume to go on")
         return 0
     if rank == 0:
-        net = model.net if family == "t2i" else model
+        net = getattr(model, "net", model)  # the network inside a ready wrapper
         log.update(measurements(family, model, history))
         log.update(
             steps=len(history),

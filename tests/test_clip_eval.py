@@ -1,10 +1,15 @@
-"""difflab.clip_eval: the hard batches CLIP is measured on, and the shipped CLIP's
-retrieval and zero-shot targets."""
+"""difflab.clip_eval: the hard batches CLIP is measured on, the shipped CLIP's
+retrieval and zero-shot targets, and the test of binding on two-object scenes."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from difflab.clip_eval import evaluate_clip, hard_batch
+from difflab import registry
+from difflab.clip_eval import binding_retrieval, evaluate_clip, hard_batch
+from difflab.data.scenes import N_OBJECTS, Scene, pair_index, scenes_tokenizer
+from difflab.data.shapes import COLOURS, SHAPES
+from difflab.metrics import read_scene
 
 
 def test_hard_batches_pair_combinations_differing_in_one_attribute():
@@ -27,3 +32,77 @@ def test_shipped_checkpoint_retrieves_both_ways(measured):
 @pytest.mark.parametrize("attribute", ["colour", "shape", "position"])
 def test_shipped_checkpoint_classifies_zero_shot(measured, attribute):
     assert measured[f"zero_shot_{attribute}"] >= 0.95, measured
+
+
+# --- binding: a caption against its colour-swapped twin (the latent-space chapter) --------
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    with torch.no_grad():
+        return binding_retrieval(registry.build("scene_clip").eval())
+
+
+def test_binding_retrieval_reports_swapped_captions_against_random_ones(untrained):
+    assert set(untrained) == {"swapped", "random"}
+
+
+@pytest.mark.parametrize("key", ["swapped", "random"])
+def test_an_untrained_clip_retrieves_at_about_chance(untrained, key):
+    assert 0.2 <= untrained[key] <= 0.8, untrained
+
+
+class _BagOfWords:
+    """A CLIP that reads a caption as its bag of words, and sees every image alike."""
+
+    tokenizer = scenes_tokenizer()
+
+    def encode_image(self, images):
+        return F.normalize(torch.ones(len(images), len(self.tokenizer)), dim=-1)
+
+    def encode_text(self, captions):
+        ids = self.tokenizer.encode(captions)
+        bags = F.one_hot(ids, len(self.tokenizer)).sum(1).float()
+        return F.normalize(bags, dim=-1)
+
+
+class _Oracle:
+    """A CLIP that knows which (left object, right object) pair a picture or a caption
+    "a red circle to the left of a blue square" shows."""
+
+    def encode_image(self, images):
+        return F.one_hot(pair_index(read_scene(images)).clamp(0), N_OBJECTS**2).float()
+
+    def encode_text(self, captions):
+        words = [c.split() for c in captions]
+        scene = Scene(
+            torch.tensor(
+                [
+                    [SHAPES.index(w[2]) for w in words],
+                    [SHAPES.index(w[-1]) for w in words],
+                ]
+            ),
+            torch.tensor(
+                [
+                    [COLOURS.index(w[1]) for w in words],
+                    [COLOURS.index(w[-2]) for w in words],
+                ]
+            ),
+            None,
+        )
+        return F.one_hot(pair_index(scene), N_OBJECTS**2).float()
+
+
+def test_a_bag_of_words_never_prefers_the_true_caption_to_the_swapped_one():
+    # the two captions are one bag of words: a tie is not a success
+    assert binding_retrieval(_BagOfWords(), repeats=1)["swapped"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    return binding_retrieval(_Oracle(), repeats=1)
+
+
+@pytest.mark.parametrize("key", ["swapped", "random"])
+def test_a_clip_that_reads_the_pairs_retrieves_nearly_always(oracle, key):
+    assert oracle[key] >= 0.9, oracle

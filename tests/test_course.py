@@ -436,6 +436,12 @@ SECTIONS = {
         "The model: a U-Net that reads a sentence",
         "Diversity across guidance scales",
     ],
+    "ch09_latent_diffusion": [
+        "A text encoder for two objects, and its weakness",
+        "Why attention to words: binding two objects",
+        "Where each word looks",
+        "What the KL term does, and the scaling factor",
+    ],
 }
 
 

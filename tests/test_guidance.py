@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from difflab import registry
 from difflab.conversions import eps_from_v
 from difflab.data import label_probs, make_spiral
 from difflab.denoisers import ExactCondDenoiser, ExactDenoiser
@@ -21,6 +22,7 @@ from difflab.guidance import (
 )
 from difflab.metrics import region_shares
 from difflab.samplers import ddpm_sample
+from difflab.utils import local_seed
 
 
 def _xt(n=7):
@@ -475,3 +477,93 @@ def test_n_classes_reads_the_models_config(abar):
 
 def test_n_classes_of_a_plain_callable_is_zero():
     assert n_classes(lambda x, t, c: x) == 0
+
+
+# --- guidance on token states (the latent-space chapter) ----------------------------------
+
+
+def _latent_model(name):
+    """The recipe's latent denoiser, untrained, as users get it, with its zero-initialised
+    layers drawn at random so that the condition shows in its output."""
+    model = registry.FAMILIES["latent"].ready(
+        registry.build(name), registry.recipe_of(name)
+    )
+    with local_seed(0), torch.no_grad():
+        for p in model.parameters():
+            if not p.any():
+                p.normal_(0, 0.2)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def latent_model():
+    return _latent_model("latent")
+
+
+def _token_case():
+    g = torch.Generator().manual_seed(0)
+    z, t = torch.randn(2, 4, 8, 8, generator=g), torch.tensor([300, 700])
+    return z, t, torch.randn(2, 5, 64, generator=g), torch.randn(2, 3, 64, generator=g)
+
+
+def test_cfg_on_token_states_gives_the_latent_shape(latent_model):
+    z, t, c, _ = _token_case()
+    with torch.no_grad():
+        assert cfg(latent_model, c, 3.0)(z, t).shape == (2, 4, 8, 8)
+
+
+def test_cfg_on_token_states_matches_the_formula(latent_model):
+    # a negative prompt's token states may be of another length than the prompt's
+    z, t, c, n = _token_case()
+    with torch.no_grad():
+        got = cfg(latent_model, c, 3.0, negative=n)(z, t)
+        f_c, f_n = latent_model(z, t, c), latent_model(z, t, n)
+    assert (f_c - f_n).abs().max() > 1e-3
+    assert torch.allclose(got, f_n + 3.0 * (f_c - f_n), atol=1e-5)
+
+
+def test_cfg_on_token_states_at_scale_zero_is_the_unconditional_model(latent_model):
+    z, t, c, _ = _token_case()
+    with torch.no_grad():
+        assert torch.allclose(
+            cfg(latent_model, c, 0.0)(z, t), latent_model(z, t), atol=1e-6
+        )
+
+
+@pytest.mark.parametrize(
+    "guide, match",
+    [
+        pytest.param(
+            lambda m: cfg(m, torch.randn(2, 64), 2.0),
+            r"cond of shape \(2, 64\) must be None or a finite float tensor "
+            r"\(N, L, 64\) of token states",
+            id="cond-pooled",
+        ),
+        pytest.param(
+            lambda m: cfg(m, torch.randn(2, 5, 64), 2.0, negative=torch.randn(2, 64)),
+            r"negative of shape \(2, 64\) .*token states",
+            id="negative-pooled",
+        ),
+        pytest.param(
+            lambda m: cfg(m, torch.randn(2, 5, 32), 2.0),
+            r"cond of shape \(2, 5, 32\) .*token states",
+            id="cond-width",
+        ),
+        pytest.param(
+            lambda m: cfg(m, torch.full((2, 5, 64), float("nan")), 2.0),
+            r"cond of shape \(2, 5, 64\) must be None or a finite float tensor",
+            id="cond-nan",
+        ),
+    ],
+)
+def test_cfg_names_a_bad_token_state(latent_model, guide, match):
+    with pytest.raises(ValueError, match=match):
+        guide(latent_model)
+
+
+def test_cfg_on_the_pooled_control_refuses_token_states():
+    model = registry.FAMILIES["latent"].ready(
+        registry.build("latent_pooled"), registry.recipe_of("latent_pooled")
+    )
+    with pytest.raises(ValueError, match=r"\(512,\) or \(N, 512\) of embeddings"):
+        cfg(model, torch.randn(2, 5, 512), 2.0)

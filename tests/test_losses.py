@@ -5,6 +5,7 @@ import functools
 
 import pytest
 import torch
+from conftest import F64
 
 import difflab
 from difflab.conversions import v_target
@@ -15,9 +16,12 @@ from difflab.losses import (
     drop_condition,
     last_step_loss,
     v_loss,
+    vae_loss,
 )
 from difflab.models.mlp import MLPConfig, MLPDenoiser
+from difflab.models.vae import VAE, VAEConfig
 from difflab.training import TrainConfig, train
+from difflab.utils import local_seed
 
 
 def test_last_step_loss_has_the_same_minimiser_scale(abar):
@@ -112,3 +116,78 @@ def test_v_loss_is_the_regression_on_v_written_out(small_t2i, abar):
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
         expected = ((net(x_t, t, cond) - v_target(x0, eps, a)) ** 2).mean()
     assert torch.allclose(got, expected, atol=1e-6)
+
+
+class _Recorder(torch.nn.Module):
+    """A v-model that predicts zero and keeps the condition of its last call."""
+
+    def forward(self, x, t, cond):
+        self.cond = cond
+        return torch.zeros_like(x)
+
+
+def _token_states_seen(p_uncond):
+    g = torch.Generator().manual_seed(0)
+    x0, cond = torch.randn(16, 4, 8, 8, generator=g), torch.randn(16, 5, 8, generator=g)
+    net, abar = _Recorder(), torch.linspace(0.99, 0.01, 10)
+    v_loss(net, (x0, cond), torch.Generator().manual_seed(7), abar, p_uncond)
+    return cond, net.cond
+
+
+def test_v_loss_zeroes_the_token_states_of_the_dropped_rows():
+    # v_loss draws t, eps, then the rows whose condition it drops
+    _, seen = _token_states_seen(0.5)
+    g = torch.Generator().manual_seed(7)
+    torch.randint(0, 10, (16,), generator=g)  # t
+    torch.randn(16, 4, 8, 8, generator=g)  # eps
+    drop = torch.rand(16, generator=g) < 0.5
+    assert 0 < int(drop.sum()) < 16 and (seen[drop] == 0).all()
+
+
+def test_v_loss_keeps_the_token_states_of_the_other_rows():
+    cond, seen = _token_states_seen(0.5)
+    kept = (seen != 0).any(-1).any(-1)
+    assert 0 < int(kept.sum()) < 16 and torch.equal(seen[kept], cond[kept])
+
+
+def test_v_loss_without_dropout_passes_the_token_states_on():
+    cond, seen = _token_states_seen(0.0)
+    assert torch.equal(seen, cond)
+
+
+# --- the autoencoder (the latent-space chapter) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_vae():
+    with local_seed(0):
+        return VAE(VAEConfig(channels=(8, 16, 16))).double()
+
+
+def _vae_case(vae, kl_weight, seed=3):
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0), dtype=F64)
+    with torch.no_grad():
+        return vae_loss(vae, x, torch.Generator().manual_seed(seed), kl_weight), x
+
+
+def test_vae_loss_without_the_kl_term_is_the_reconstruction_error(small_vae):
+    got, x = _vae_case(small_vae, 0.0)
+    with torch.no_grad():
+        recon, _, _ = small_vae(x, torch.Generator().manual_seed(3))
+    assert torch.allclose(got, ((recon - (x * 2 - 1)) ** 2).mean(), rtol=1e-12)
+
+
+def test_vae_loss_adds_the_weighted_kl_divergence_to_the_standard_normal(small_vae):
+    # KL(N(mu, sigma^2) || N(0, 1)) per number, averaged (Kingma and Welling 2014, App. B)
+    with_kl, x = _vae_case(small_vae, 3.0)
+    without, _ = _vae_case(small_vae, 0.0)
+    with torch.no_grad():
+        mu, logvar = small_vae.encode(x)
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    kl = torch.distributions.kl_divergence(q, p).mean()
+    assert kl > 0.01 and torch.allclose(with_kl - without, 3.0 * kl, rtol=1e-9)
+
+
+def test_vae_loss_is_seeded_by_its_generator(small_vae):
+    assert _vae_case(small_vae, 1.0, seed=1)[0] == _vae_case(small_vae, 1.0, seed=1)[0]

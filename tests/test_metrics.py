@@ -8,6 +8,7 @@ import torch
 from conftest import F64, randn64
 
 from difflab.data import make_shapes, make_spiral, spiral_curve
+from difflab.data.scenes import make_scenes
 from difflab.denoisers import ExactCondDenoiser, ExactDenoiser
 from difflab.flow_samplers import euler_sample, sample_path
 from difflab.metrics import (
@@ -23,6 +24,7 @@ from difflab.metrics import (
     path_straightness,
     pull_cosine,
     read_attributes,
+    read_scene,
     region_shares,
     spiral_coverage,
     spiral_region,
@@ -429,3 +431,46 @@ def test_clip_score_names_captions_of_another_count(shipped_clip):
     data = make_shapes(64, seed=3, split="train")
     with pytest.raises(ValueError, match="64 images but 3 captions"):
         clip_score(shipped_clip, data.images, data.captions[:3])
+
+
+# --- reading two-object scenes (the latent-space chapter) ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    """500 rendered two-object scenes of every pair, and what read_scene reads of them."""
+    data = make_scenes(500, seed=5, split="all")
+    return data.scene, read_scene(data.images)
+
+
+def test_read_scene_gives_a_row_per_side(scenes):
+    _, got = scenes
+    assert all(a.shape == (2, 500) for a in got)
+
+
+def test_read_scene_reads_both_objects_nearly_always(scenes):
+    scene, got = scenes
+    right = ((got.shape == scene.shape) & (got.colour == scene.colour)).all(0)
+    assert right.float().mean() >= 0.95, right.float().mean()
+
+
+def test_read_scene_reads_the_colours_exactly(scenes):
+    scene, got = scenes
+    assert torch.equal(got.colour, scene.colour)
+
+
+def test_read_scene_of_an_empty_half_is_not_found():
+    images = make_scenes(4, seed=0).images
+    images[..., 16:] = 0  # the right half black
+    assert all((a[1] == -1).all() for a in read_scene(images))
+
+
+def test_read_scene_finds_the_object_beside_an_empty_half():
+    images = make_scenes(4, seed=0).images
+    images[..., 16:] = 0
+    assert all((a[0] >= 0).all() for a in read_scene(images))
+
+
+def test_read_scene_names_bad_images():
+    with pytest.raises(ValueError, match=r"images must be a tensor \(N, 3, 32, 32\)"):
+        read_scene(torch.zeros(2, 32, 32))

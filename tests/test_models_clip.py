@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from difflab import registry
 from difflab.data import make_shapes
-from difflab.models.clip import CLIP, clip_loss, top1_retrieval
+from difflab.models.clip import CLIP, CLIPConfig, clip_loss, top1_retrieval
 from difflab.recipes import CLIP_RECIPE, changed
 from difflab.training import train
 from difflab.utils import local_seed
@@ -184,3 +184,73 @@ def test_training_batches_come_from_the_training_split():
     images, _ = registry.FAMILIES["clip"].data(CLIP_RECIPE)(step=0)
     train_split = make_shapes(128, seed=0, split="train", p_omit=0.2)
     assert torch.equal(images, train_split.images)
+
+
+# --- the token states cross-attention reads (the latent-space chapter) ---------------------
+
+CAPTIONS = ["a red circle", "a small blue square in the top left corner"]
+
+
+@pytest.fixture(scope="module")
+def states(model):
+    """The model's token states, padding mask and token ids of two captions of unlike
+    length."""
+    with torch.no_grad():
+        x, pad = model.encode_tokens(CAPTIONS)
+    return x, pad, model.tokenizer.encode(CAPTIONS)
+
+
+def test_encode_tokens_gives_a_state_per_token_of_the_longest_caption(states, model):
+    x, _, _ = states
+    assert x.shape == (2, 11, model.config.text_width)  # <bos>, 9 words, <eos>
+
+
+def test_encode_tokens_marks_exactly_the_padding(states, model):
+    _, pad, ids = states
+    assert torch.equal(pad, ids[:, : pad.shape[1]] == model.tokenizer.pad_id)
+
+
+def test_encode_tokens_pads_the_shorter_caption(states):
+    _, pad, _ = states
+    assert pad[0].tolist() == [False] * 5 + [True] * 6
+
+
+def test_the_pooled_embedding_is_the_projected_state_at_eos(states, model):
+    x, _, ids = states
+    eos = (ids == model.tokenizer.eos_id).int().argmax(1)
+    with torch.no_grad():
+        expected = F.normalize(
+            model.text_encoder.projection(x[torch.arange(2), eos]), dim=-1
+        )
+        assert torch.allclose(model.encode_text(CAPTIONS), expected, atol=1e-6)
+
+
+def test_token_states_of_a_caption_ignore_a_longer_neighbour(model):
+    with torch.no_grad():
+        alone, _ = model.encode_tokens(CAPTIONS[:1])
+        together, _ = model.encode_tokens(CAPTIONS)
+    assert torch.allclose(together[0, :5], alone[0], atol=1e-5)
+
+
+def test_an_unknown_vocabulary_is_refused():
+    with pytest.raises(
+        ValueError, match="vocabulary='words'; use one of shapes, scenes"
+    ):
+        CLIP(CLIPConfig(vocabulary="words"))
+
+
+def test_the_scenes_vocabulary_gives_a_tokenizer_of_64_entries():
+    clip = CLIP(CLIPConfig(vocab_size=64, vocabulary="scenes"))
+    assert len(clip.tokenizer) == 64
+
+
+def test_the_scenes_vocabulary_knows_the_word_to():
+    clip = CLIP(CLIPConfig(vocab_size=64, vocabulary="scenes"))
+    assert (
+        clip.tokenizer.unknown_words("a red circle to the left of a blue square") == []
+    )
+
+
+def test_the_scenes_vocabulary_needs_its_vocab_size():
+    with pytest.raises(ValueError, match="the tokenizer has 64 words"):
+        CLIP(CLIPConfig(vocabulary="scenes"))

@@ -11,8 +11,14 @@ import pytest
 import torch
 
 from difflab import recipes, registry
+from difflab.data.scenes import make_scenes
+from difflab.data.shapes import is_pair, make_shapes
 from difflab.metrics import region_shares, w2_ratio
+from difflab.models.clip import CLIP
+from difflab.models.latent_unet import LatentUNet
 from difflab.models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
+from difflab.models.unet import EpsFromV
+from difflab.models.vae import VAE
 from difflab.samplers import ddpm_sample
 from difflab.saving import load_model, read_recipe, read_training_log, save_model
 from difflab.schedules import spaced_timesteps
@@ -35,7 +41,7 @@ def test_shipped_file_records_the_current_recipe(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_shipped_file_is_small(name):
-    assert (registry.CHECKPOINTS / f"{name}.safetensors").stat().st_size < 5_000_000
+    assert (registry.CHECKPOINTS / f"{name}.safetensors").stat().st_size < 6_000_000
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -46,7 +52,8 @@ def test_load_gives_the_model_in_eval_mode(name):
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "spiral_flow_reflow"])
 def test_build_gives_the_architecture_load_fills(name):
     built, loaded = registry.build(name), registry.load(name)
-    net = loaded.net if name == "t2i" else loaded  # the wrapper holds its U-Net
+    wrapped = registry.recipe_of(name)["family"] in ("t2i", "latent")
+    net = loaded.net if wrapped else loaded  # the wrapper holds its U-Net
     assert {k: v.shape for k, v in built.state_dict().items()} == {
         k: v.shape for k, v in net.state_dict().items()
     }
@@ -233,3 +240,178 @@ def test_shipped_flow_files_are_under_2_mb(name):
 @pytest.mark.parametrize("name", FLOW_MODELS)
 def test_shipped_flow_files_load_as_velocity_networks(name):
     assert isinstance(registry.load(name), VelocityMLP)
+
+
+# --- the latent-space chapter's models ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        pytest.param("scene_clip", CLIP, id="scene_clip"),
+        pytest.param("vae", VAE, id="vae"),
+        pytest.param("latent", LatentUNet, id="latent"),
+        pytest.param("latent_pooled", LatentUNet, id="latent_pooled"),
+    ],
+)
+def test_build_gives_the_latent_chapters_networks(name, cls):
+    assert isinstance(registry.build(name), cls)
+
+
+@pytest.mark.parametrize(
+    "name, conditioning",
+    [("latent", "cross_attention"), ("latent_pooled", "pooled")],
+)
+def test_the_latent_recipes_differ_in_their_conditioning(name, conditioning):
+    assert registry.build(name).config.conditioning == conditioning
+
+
+def test_the_latent_denoiser_reads_token_states_as_wide_as_the_scene_clips():
+    width = registry.build("scene_clip").config.text_width
+    assert registry.build("latent").config.cond_dim == width
+
+
+def test_the_pooled_control_reads_embeddings_as_wide_as_the_scene_clips():
+    dim = registry.build("scene_clip").config.embed_dim
+    assert registry.build("latent_pooled").config.cond_dim == dim
+
+
+def test_a_ready_latent_denoiser_predicts_epsilon_on_the_recipes_schedule():
+    model = registry.FAMILIES["latent"].ready(
+        registry.build("latent"), registry.recipe_of("latent")
+    )
+    assert isinstance(model, EpsFromV) and torch.equal(
+        model.alphas_cumprod, registry.schedule("latent").float()
+    )
+
+
+def test_the_scene_clip_knows_the_scenes_words():
+    clip = registry.build("scene_clip")
+    assert (
+        clip.tokenizer.unknown_words("a red circle to the left of a blue square") == []
+    )
+
+
+# --- what the latent denoisers read of a caption
+
+CAPTIONS = ["a red circle", "a small blue square to the left of a green cross"]
+
+
+@pytest.fixture(scope="module")
+def scene_clip():
+    return registry.build("scene_clip").eval()
+
+
+@pytest.fixture(scope="module")
+def token_states(scene_clip):
+    """The cross-attention condition of CAPTIONS, and where the tokenizer pads them."""
+    states = registry.text_condition(scene_clip, CAPTIONS, "cross_attention")
+    ids = scene_clip.tokenizer.encode(CAPTIONS)[:, : states.shape[1]]
+    return states, ids == scene_clip.tokenizer.pad_id
+
+
+def test_text_condition_gives_a_state_per_token(token_states):
+    states, _ = token_states
+    assert states.shape == (2, 13, 64)  # <bos>, 11 words, <eos>
+
+
+def test_text_condition_is_zero_at_the_padding(token_states):
+    states, pad = token_states
+    assert pad.any() and (states[pad] == 0).all()
+
+
+def test_text_condition_is_nonzero_at_every_token(token_states):
+    states, pad = token_states
+    assert (states[~pad].abs().sum(-1) > 0).all()
+
+
+def test_text_condition_pooled_gives_unit_vectors_of_512(scene_clip):
+    emb = registry.text_condition(scene_clip, CAPTIONS, "pooled")
+    assert emb.shape == (2, 512) and torch.allclose(emb.norm(dim=1), torch.ones(2))
+
+
+def test_text_condition_pooled_is_the_clip_text_embedding(scene_clip):
+    with torch.no_grad():
+        expected = scene_clip.encode_text(CAPTIONS)
+    assert torch.equal(
+        registry.text_condition(scene_clip, CAPTIONS, "pooled"), expected
+    )
+
+
+# --- the latent-space chapter's images
+
+SMALL_DATA = {"n_single": 300, "n_scenes": 10, "seed": 0, "p_omit": 0.3}
+
+
+@pytest.fixture(scope="module")
+def latent_data():
+    """latent_images of SMALL_DATA, the single shapes it draws from, and which of those
+    are Chapter 8's unseen pairs."""
+    single = make_shapes(300, 0, split="train", p_omit=0.3)
+    unseen = is_pair(single.attributes, recipes.T2I_RECIPE["data"]["unseen_pairs"])
+    return registry.latent_images(SMALL_DATA), single, unseen
+
+
+def test_latent_images_leave_out_chapter_8s_unseen_pairs(latent_data):
+    (images, _), single, unseen = latent_data
+    kept = 300 - int(unseen.sum())
+    assert kept < 300 and torch.equal(images[:kept], single.images[~unseen])
+
+
+def test_latent_images_end_with_the_training_scenes(latent_data):
+    (images, _), _, _ = latent_data
+    assert torch.equal(images[-10:], make_scenes(10, 0, split="train").images)
+
+
+def test_latent_images_hold_nothing_else(latent_data):
+    (images, _), _, unseen = latent_data
+    assert len(images) == 300 - int(unseen.sum()) + 10
+
+
+def test_latent_images_give_each_image_its_caption(latent_data):
+    (_, captions), single, unseen = latent_data
+    kept = [c for c, u in zip(single.captions, unseen.tolist()) if not u]
+    assert captions == kept + make_scenes(10, 0, split="train").captions
+
+
+# --- the autoencoder's scale
+
+SMALL_VAE = recipes.changed(recipes.VAE_RECIPE, data={"n_single": 200, "n_scenes": 200})
+
+
+def _posterior_mean_std(vae, recipe):
+    with torch.no_grad():
+        return vae.encode(registry.latent_images(recipe["data"])[0])[0].std().item()
+
+
+def test_finishing_the_vae_sets_its_scaling_factor_to_one_over_the_latents_std():
+    vae = registry.build(SMALL_VAE)
+    registry.FAMILIES["vae"].finish(vae, SMALL_VAE)
+    expected = 1 / _posterior_mean_std(vae, SMALL_VAE)
+    assert vae.scaling_factor.item() == pytest.approx(expected, rel=1e-5)
+    assert vae.scaling_factor.item() != pytest.approx(1.0, rel=1e-2)
+
+
+def test_training_the_vae_to_its_last_step_measures_its_scale():
+    recipe = recipes.changed(SMALL_VAE, train={"steps": 2, "batch_size": 8})
+    model, _ = registry.train(recipe, progress=False)
+    assert model.scaling_factor.item() == pytest.approx(
+        1 / _posterior_mean_std(model, recipe), rel=1e-5
+    )
+
+
+def test_a_loaded_vae_keeps_its_scaling_factor(tmp_path):
+    vae = registry.build("vae")
+    vae.scaling_factor.fill_(0.3)
+    save_model(vae, tmp_path / "vae.safetensors", registry.MODELS["vae"])
+    loaded = registry.load("vae", path=tmp_path / "vae.safetensors")
+    assert loaded.scaling_factor.item() == pytest.approx(0.3)
+
+
+def test_a_latent_file_loads_as_the_ready_denoiser(tmp_path):
+    save_model(
+        registry.build("latent"), tmp_path / "l.safetensors", registry.MODELS["latent"]
+    )
+    assert isinstance(
+        registry.load("latent", path=tmp_path / "l.safetensors"), EpsFromV
+    )

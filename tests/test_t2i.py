@@ -1,6 +1,8 @@
 """difflab.t2i (Chapter 8): the prompt-to-image entry point, the pairs kept out of
 training, and the shipped text-to-image model."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -8,7 +10,12 @@ from difflab import registry
 from difflab.data.shapes import is_heldout, make_shapes
 from difflab.recipes import T2I_RECIPE, changed
 from difflab.saving import read_training_log
-from difflab.t2i import is_unseen_pair, text_to_image, unseen_prompts
+from difflab.t2i import (
+    is_unseen_pair,
+    text_to_image,
+    unseen_prompts,
+    warn_unknown,
+)
 
 T2I_CHECKPOINT = registry.CHECKPOINTS / "t2i.safetensors"
 
@@ -38,9 +45,44 @@ def test_text_to_image_is_seeded(small_t2i, shipped_clip):
 
 
 def test_an_unknown_word_becomes_the_unknown_word_token(small_t2i, shipped_clip):
-    # a word the tokenizer never saw is not an error
-    out = text_to_image("a zzyzx circle", steps=1, model=small_t2i, clip=shipped_clip)
+    # a word the tokenizer never saw is not an error, only a warning
+    with pytest.warns(UserWarning, match="zzyzx"):
+        out = text_to_image(
+            "a zzyzx circle", steps=1, model=small_t2i, clip=shipped_clip
+        )
     assert out.shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"prompt": "a zzyzx circle"}, id="prompt"),
+        pytest.param({"prompt": ["a red circle", "a zzyzx"]}, id="second-prompt"),
+        pytest.param({"prompt": "a red circle", "negative": "zzyzx"}, id="negative"),
+    ],
+)
+def test_an_unknown_word_is_named_in_a_warning(small_t2i, shipped_clip, kwargs):
+    with pytest.warns(UserWarning, match=r"does not know the words \['zzyzx'\]"):
+        text_to_image(steps=1, model=small_t2i, clip=shipped_clip, **kwargs)
+
+
+def test_a_prompt_of_known_words_gives_no_warning(small_t2i, shipped_clip):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text_to_image(
+            "a red circle", "blue", steps=1, model=small_t2i, clip=shipped_clip
+        )
+
+
+def test_warn_unknown_names_each_unknown_word_once(shipped_clip):
+    with pytest.warns(UserWarning, match=r"\['hexagon', 'pink'\]"):
+        warn_unknown(shipped_clip.tokenizer, ["a pink hexagon", "pink"])
+
+
+def test_the_unknown_word_warning_points_at_the_callers_line(small_t2i, shipped_clip):
+    with pytest.warns(UserWarning, match="zzyzx") as record:
+        text_to_image("a zzyzx", steps=1, model=small_t2i, clip=shipped_clip)
+    assert record[0].filename == __file__
 
 
 @pytest.mark.parametrize(

@@ -313,23 +313,29 @@ def check_class_ids(name: str, cond, n_classes: int = 0):
     return ids.long() if isinstance(cond, torch.Tensor) else int(cond)
 
 
-def check_embedding(name: str, cond, dim: int):
+def check_embedding(name: str, cond, dim: int, *, tokens: bool = False):
     """A condition of an embedding-conditioned model: None, or a finite float tensor
-    (D,) or (N, D) with D = ``dim``; a clear error otherwise."""
+    (D,) or (N, D) with D = ``dim``; with ``tokens``, token states (N, L, D) for a model that
+    attends to words. A clear error otherwise."""
     if cond is None:
         return None
+    ndims = (3,) if tokens else (1, 2)
     if (
         not isinstance(cond, torch.Tensor)
         or not cond.dtype.is_floating_point
-        or cond.ndim not in (1, 2)
+        or cond.ndim not in ndims
         or cond.shape[-1] != dim
         or not torch.isfinite(cond).all()
     ):
         shape = (
             tuple(cond.shape) if isinstance(cond, torch.Tensor) else type(cond).__name__
         )
+        want = (
+            f"(N, L, {dim}) of token states"
+            if tokens
+            else f"({dim},) or (N, {dim}) of embeddings"
+        )
         raise ValueError(
-            f"{name} of shape {shape} must be None or a finite float tensor ({dim},) or "
-            f"(N, {dim}) of embeddings for this model"
+            f"{name} of shape {shape} must be None or a finite float tensor {want} for this model"
         )
     return cond

@@ -30,7 +30,7 @@ unconditional prediction: f(x,t,n) + s (f(x,t,c) - f(x,t,n)).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -219,7 +219,10 @@ def _check_conditions(model, *conds):
     names = ("cond", "negative")
     d = cond_dim(model)
     if d:
-        return tuple(check_embedding(n, c, d) for n, c in zip(names, conds))
+        tokens = getattr(model.config, "conditioning", None) == "cross_attention"
+        return tuple(
+            check_embedding(n, c, d, tokens=tokens) for n, c in zip(names, conds)
+        )
     k = n_classes(model)
     return tuple(check_class_ids(n, c, k) for n, c in zip(names, conds))
 

@@ -12,6 +12,7 @@ from ._checks import check_float
 from .conversions import v_target
 from .models.clip import CLIP, clip_loss
 from .models.unet import TextUNet
+from .models.vae import VAE
 from .schedules import betas_from_abar, q_sample
 
 
@@ -104,15 +105,32 @@ def v_loss(
     p_uncond: float = 0.15,
 ) -> torch.Tensor:
     """E || v_theta(x_t, t, c) - v ||^2 (Salimans and Ho 2022, Sec. 4): the mean squared
-    error on v with condition dropout: batch = (x0 in [-1, 1], text embeddings (B, D));
-    a share ``p_uncond`` of rows get the zero ("no condition") embedding (Ho and
+    error on v with condition dropout: batch = (x0 in [-1, 1] (or latents), text embeddings
+    (B, D) or token states (B, L, W)); a share ``p_uncond`` of rows get the zero ("no condition") embedding (Ho and
     Salimans 2022, Alg. 1)."""
     x0, cond = batch
     n = x0.shape[0]
     t = torch.randint(0, len(alphas_cumprod), (n,), generator=generator).to(x0.device)
     eps = torch.randn(x0.shape, generator=generator).to(x0.device)
     drop = (torch.rand(n, generator=generator) < p_uncond).to(x0.device)
-    cond = torch.where(drop[:, None], torch.zeros_like(cond), cond)
+    drop = drop.view(
+        n, *[1] * (cond.ndim - 1)
+    )  # one per row: embeddings or token states
+    cond = torch.where(drop, torch.zeros_like(cond), cond)
     abar = alphas_cumprod.to(x0.device)[t][:, None, None, None]
     x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps
     return ((net(x_t, t, cond) - v_target(x0, eps, abar)) ** 2).mean()
+
+
+def vae_loss(
+    vae: VAE, images: torch.Tensor, generator: torch.Generator, kl_weight: float
+) -> torch.Tensor:
+    """|| D(mu + sigma eps) - x ||^2 + w KL(N(mu, sigma^2) || N(0, I)), each a mean over its
+    numbers: the KL-regularised autoencoder's loss (Kingma and Welling 2014, eq. 10, with a
+    weight w on the KL term as in Rombach et al. 2022, Sec. 3). KL per number:
+    (mu^2 + sigma^2 - 1 - log sigma^2) / 2. ``images`` (B, 3, 32, 32) in [0, 1]."""
+    x = images.to(next(vae.parameters()).device)
+    reconstruction, mu, logvar = vae(x, generator)
+    error = ((reconstruction - (x * 2 - 1)) ** 2).mean()
+    kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).mean()
+    return error + kl_weight * kl

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 
 from ._checks import check_float, check_int
+from .data.scenes import Scene
 from .data.shapes import CENTRE, RGB, SHAPES, SIZES, Attributes, render
 from .data.spiral import make_spiral, part_of, project_to_spiral
 from .schedules import q_sample
@@ -366,6 +368,31 @@ def read_attributes(images: torch.Tensor, threshold: float = 0.3):
     none = torch.full((n,), -1, dtype=torch.long)
     return Attributes(
         *(torch.where(found, a, none) for a in (shape, colour, size, position))
+    )
+
+
+def read_scene(images: torch.Tensor, threshold: float = 0.3):
+    """The two-object twin of :func:`read_attributes`: a
+    :class:`~difflab.data.scenes.Scene` (shape, colour, size, each (2, N); row 0 the left
+    object, row 1 the right) per image (N, 3, 32, 32) in [0, 1], with -1 where a half holds
+    no object.
+
+    Each half of the picture (16 columns) is pasted into the middle of a black 32 x 32 image
+    and read by :func:`read_attributes`: the object in the left half *is* the left object,
+    so a right shape and colour on the right side is what "binding" asks for.
+    """
+    _check_images(images)
+    images = images.detach().float().cpu()
+    halves = []
+    for cols in (slice(0, 16), slice(16, 32)):
+        canvas = torch.zeros_like(images)
+        canvas[..., 8:24] = images[..., cols]
+        halves.append(read_attributes(canvas, threshold))
+    return Scene(
+        *(
+            torch.stack([getattr(h, k) for h in halves])
+            for k in ("shape", "colour", "size")
+        )
     )
 
 

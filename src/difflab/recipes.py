@@ -160,3 +160,69 @@ T2I_RECIPE = {
     "p_uncond": 0.15,
     "init_seed": 0,
 }
+
+#: the latent-space chapter's text encoder: Chapter 1's CLIP, its words and the two-object
+#: scenes' ("to"); each batch holds single shapes and, a share ``scene_share``, scenes
+SCENE_CLIP_RECIPE = {
+    "family": "clip",
+    "data": {"p_omit": 0.2, "scene_share": 0.5},
+    "model": {**CLIP_RECIPE["model"], "vocab_size": 64, "vocabulary": "scenes"},
+    "train": {**CLIP_RECIPE["train"], "steps": 1200},
+    "init_seed": 0,
+}
+
+#: the latent-space chapter's images, single shapes and two-object scenes of the training
+#: splits, as the autoencoder and the latent denoisers read them
+LATENT_IMAGES = {"n_single": 10000, "n_scenes": 10000, "seed": 2, "p_omit": 0.3}
+
+#: the KL-regularised autoencoder, 3 x 32 x 32 -> 4 x 8 x 8 (Rombach et al. 2022, Sec. 3);
+#: kl_weight: the weight of the KL term in :func:`difflab.losses.vae_loss`
+VAE_RECIPE = {
+    "family": "vae",
+    "data": LATENT_IMAGES,
+    "model": {"channels": [32, 64, 64], "latent_channels": 4},  # VAEConfig
+    "kl_weight": 1e-4,
+    "train": {
+        "steps": 1500,
+        "batch_size": 64,
+        "lr": 2e-3,
+        "warmup_steps": 100,
+        "ema_decay": 0.0,
+        "seed": 0,
+    },
+    "init_seed": 0,
+}
+
+#: a latent denoiser that attends to every word (Rombach et al. 2022, Sec. 3.3): Chapter 8's
+#: schedule, prediction, condition dropout and run, on the VAE's scaled latents of single
+#: shapes and two-object scenes, reading the scene CLIP's token states as they are
+LATENT_FROZEN_RECIPE = {
+    "family": "latent",
+    "data": {**LATENT_IMAGES, "n_single": 20000, "n_scenes": 20000, "seed": 3},
+    "vae": VAE_RECIPE,
+    "text": SCENE_CLIP_RECIPE,
+    "model": {  # LatentUNetConfig
+        "latent_channels": 4,
+        "channels": [64, 128],
+        "emb_dim": 128,
+        "conditioning": "cross_attention",
+        "cond_dim": 64,  # the width of a token state
+        "heads": 4,
+    },
+    "schedule": T2I_RECIPE["schedule"],
+    "train": T2I_RECIPE["train"],
+    "p_uncond": T2I_RECIPE["p_uncond"],
+    "init_seed": 0,
+}
+
+#: the chapter's model: the same, with two transformer layers of its own over the token states
+LATENT_RECIPE = {
+    **LATENT_FROZEN_RECIPE,
+    "model": {**LATENT_FROZEN_RECIPE["model"], "text_layers": 2},
+}
+
+#: the control: the same denoiser, data and run with Chapter 8's conditioning, the caption's
+#: one pooled 512-d embedding added to the time embedding
+LATENT_POOLED_RECIPE = changed(
+    LATENT_FROZEN_RECIPE, model={"conditioning": "pooled", "cond_dim": 512}
+)

@@ -33,14 +33,17 @@ from typing import Any
 import torch
 
 from . import recipes
+from .data.scenes import make_scenes
 from .data.shapes import is_pair, make_shapes
 from .data.spiral import make_spiral
 from .flow import flow_loss, reflow_loss, reflow_pairs
 from .flow_samplers import FLOW_SAMPLERS
-from .losses import contrastive_loss, ddpm_loss, ddpm_loss_cond, v_loss
+from .losses import contrastive_loss, ddpm_loss, ddpm_loss_cond, v_loss, vae_loss
 from .models.clip import CLIP, CLIPConfig
+from .models.latent_unet import LatentUNet, LatentUNetConfig
 from .models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
 from .models.unet import EpsFromV, TextUNet, UNetConfig
+from .models.vae import VAE, VAEConfig, measure_scaling_factor
 from .saving import config_from_dict, load_model
 from .schedules import alphas_cumprod, cosine_betas, flow_sigmas, linear_betas
 from .training import TrainConfig
@@ -58,6 +61,11 @@ MODELS = {
     "spiral_flow_reflow": recipes.SPIRAL_REFLOW,  # Chapter 4b
     "spiral_cond": recipes.SPIRAL_COND,  # Chapters 5-7
     "t2i": recipes.T2I_RECIPE,  # Chapter 8
+    "scene_clip": recipes.SCENE_CLIP_RECIPE,  # the latent-space chapter
+    "vae": recipes.VAE_RECIPE,  # the latent-space chapter
+    "latent": recipes.LATENT_RECIPE,  # the latent-space chapter
+    "latent_frozen": recipes.LATENT_FROZEN_RECIPE,  # ... reading CLIP's states as they are
+    "latent_pooled": recipes.LATENT_POOLED_RECIPE,  # ... its control
 }
 
 
@@ -67,6 +75,8 @@ class Family:
     loss: Callable[[dict], Callable]  # recipe -> loss(model, batch, generator)
     data: Callable[[dict], Any]  # recipe -> tensors or batch(step, generator)
     ready: Callable = lambda net, recipe: net  # (network, recipe) -> what users get
+    # (network, recipe) -> None: what is measured once training ends (the VAE's scale)
+    finish: Callable = lambda net, recipe: None
     # bf16 autocast pays on a GPU for convolutions and wide layers, not for the 2-D MLPs
     mixed_precision: bool = False
 
@@ -123,17 +133,44 @@ def _reflow_pairs(recipe: dict):
 
 def _clip_batches(recipe: dict) -> Callable:
     """``batch(step, generator)``: fresh captioned images of the training combinations and
-    wordings, seeded by the step, so a run can stop and resume with the same result."""
-    run = recipe["train"]
+    wordings, seeded by the step, so a run can stop and resume with the same result; a share
+    ``scene_share`` of them two-object scenes (the latent-space chapter's CLIP)."""
+    run, d = recipe["train"], recipe["data"]
+    scenes = round(run["batch_size"] * d.get("scene_share", 0.0))
 
     def batch(step: int, generator=None):
         seed = run["seed"] * 1_000_003 + step
         shapes = make_shapes(
-            run["batch_size"], seed=seed, split="train", p_omit=recipe["data"]["p_omit"]
+            run["batch_size"] - scenes, seed=seed, split="train", p_omit=d["p_omit"]
         )
-        return shapes.images, shapes.captions
+        if not scenes:
+            return shapes.images, shapes.captions
+        two = make_scenes(scenes, seed=seed, split="train")
+        return torch.cat([shapes.images, two.images]), shapes.captions + two.captions
 
     return batch
+
+
+def latent_images(data: dict) -> tuple[torch.Tensor, list[str]]:
+    """(images (N, 3, 32, 32) in [0, 1], captions) of the latent-space chapter: ``n_single``
+    single shapes of the training split less Chapter 8's unseen (shape, colour) pairs, then
+    ``n_scenes`` two-object scenes of the training split."""
+    single = make_shapes(
+        data["n_single"], data["seed"], split="train", p_omit=data["p_omit"]
+    )
+    keep = ~is_pair(single.attributes, recipes.T2I_RECIPE["data"]["unseen_pairs"])
+    two = make_scenes(data["n_scenes"], data["seed"], split="train")
+    captions = [c for c, k in zip(single.captions, keep.tolist()) if k] + two.captions
+    return torch.cat([single.images[keep], two.images]), captions
+
+
+@torch.no_grad()
+def _measure_scale(vae: VAE, recipe: dict) -> None:
+    """``vae.scaling_factor`` = 1 / std of the posterior means of the first 4,000 training
+    images: the latent denoiser then sees latents of about unit spread, as the noise
+    schedule assumes (Rombach et al. 2022, Sec. 4.3.2 and App. G)."""
+    images = latent_images(recipe["data"])[0][:4000].to(vae.scaling_factor.device)
+    vae.scaling_factor.fill_(measure_scaling_factor(vae, images))
 
 
 def _t2i_data(recipe: dict):
@@ -149,6 +186,38 @@ def _t2i_data(recipe: dict):
         chunks = [captions[i : i + 1000] for i in range(0, len(captions), 1000)]
         emb = torch.cat([clip.encode_text(c) for c in chunks])
     return data.images[keep] * 2 - 1, emb.float()
+
+
+@torch.no_grad()
+def text_condition(clip: CLIP, captions: list[str], conditioning: str) -> torch.Tensor:
+    """What a latent denoiser reads of ``captions``: the token states (N, L, W) with zeros at
+    the padding (``"cross_attention"``), or the pooled embeddings (N, 512) (``"pooled"``)."""
+    if conditioning not in ("cross_attention", "pooled"):
+        raise ValueError(
+            f"conditioning={conditioning!r}; use 'cross_attention' or 'pooled'"
+        )
+    if conditioning == "pooled":
+        return clip.encode_text(captions).float()
+    states, pad = clip.encode_tokens(captions)
+    return states.float().masked_fill(pad[..., None], 0.0)
+
+
+@torch.no_grad()
+def _latent_data(recipe: dict):
+    """(scaled latents (N, 4, 8, 8), text conditions) of :func:`latent_images`: the VAE's
+    posterior means times its ``scaling_factor``, and :func:`text_condition`; on the CPU."""
+    images, captions = latent_images(recipe["data"])
+    vae, clip = load(name_of(recipe["vae"])), load(name_of(recipe["text"]))
+    z = torch.cat([vae.encode(x)[0] for x in images.split(1000)]) * vae.scaling_factor
+    how = recipe["model"]["conditioning"]
+    chunks = [captions[i : i + 1000] for i in range(0, len(captions), 1000)]
+    conds = [text_condition(clip, c, how) for c in chunks]
+    if how != "pooled":  # pad every chunk's token states to the longest caption
+        width = max(c.shape[1] for c in conds)
+        conds = [
+            torch.nn.functional.pad(c, (0, 0, 0, width - c.shape[1])) for c in conds
+        ]
+    return z, torch.cat(conds)
 
 
 def _unet(recipe: dict) -> TextUNet:
@@ -189,6 +258,13 @@ FAMILIES = {
         data=_clip_batches,
         mixed_precision=True,
     ),
+    "vae": Family(  # reconstruction + a small KL term (Kingma and Welling 2014)
+        build=_seeded(lambda r: VAE(config_from_dict(VAEConfig, r["model"]))),
+        loss=lambda r: functools.partial(vae_loss, kl_weight=r["kl_weight"]),
+        data=lambda r: latent_images(r["data"])[0],
+        finish=_measure_scale,
+        mixed_precision=True,
+    ),
     "t2i": Family(  # v-prediction with condition dropout (Salimans and Ho 2022)
         build=_seeded(_unet),
         loss=lambda r: functools.partial(
@@ -199,6 +275,15 @@ FAMILIES = {
         mixed_precision=True,
     ),
 }
+
+
+FAMILIES["latent"] = Family(  # Chapter 8's loss and wrapper, on the VAE's latents
+    build=_seeded(lambda r: LatentUNet(config_from_dict(LatentUNetConfig, r["model"]))),
+    loss=FAMILIES["t2i"].loss,
+    data=_latent_data,
+    ready=FAMILIES["t2i"].ready,
+    mixed_precision=True,
+)
 
 
 def recipe_of(name_or_recipe) -> dict:
@@ -264,6 +349,8 @@ def train(
     model, loss, data, config = parts(recipe, device=device)
     options.setdefault("desc", f"training {recipe['family']}")
     history = train_loop(model, loss, data, config, **options)
+    if len(history) == config.steps:
+        FAMILIES[recipe["family"]].finish(model, recipe)
     return FAMILIES[recipe["family"]].ready(model, recipe).to(device).eval(), history
 
 

@@ -17,8 +17,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .models.clip import CLIP, CLIPConfig
+from .models.latent_unet import LatentUNet, LatentUNetConfig
 from .models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
 from .models.unet import TextUNet, UNetConfig
+from .models.vae import VAE, VAEConfig
 from .utils import local_seed
 
 #: the classes a checkpoint can hold, by the name stored in it, with their config dataclass
@@ -27,6 +29,8 @@ MODELS = {
     "VelocityMLP": (VelocityMLP, MLPConfig),
     "CLIP": (CLIP, CLIPConfig),
     "TextUNet": (TextUNet, UNetConfig),
+    "VAE": (VAE, VAEConfig),
+    "LatentUNet": (LatentUNet, LatentUNetConfig),
 }
 
 

@@ -6,6 +6,8 @@ prompt --CLIP text encoder (Chapter 1)--> embedding --U-Net (models/unet.py), gu
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from . import registry
@@ -64,6 +66,19 @@ def adherence(
     among the unseen-pair prompts ("unseen pairs"), and the mean CLIP score ("clip")."""
     held, prompts = unseen_prompts(recipe)
     x = text_to_image(prompts, scale=scale, seed=seed, model=model, clip=clip)
+    return x, attribute_shares(x, held, prompts, clip, recipe)
+
+
+def attribute_shares(
+    x: torch.Tensor,
+    held: Attributes,
+    prompts: list[str],
+    clip,
+    recipe: dict = T2I_RECIPE,
+) -> dict:
+    """What :func:`adherence` reports for images ``x`` drawn for ``prompts`` that name the
+    attributes ``held``: the share right of each attribute, of colour and shape both, of both
+    among the unseen pairs, and the mean CLIP score under ``clip``."""
     got = read_attributes(x)
     ok = {
         k: (getattr(got, k) == getattr(held, k)).float().mean().item()
@@ -75,7 +90,19 @@ def adherence(
         both[is_unseen_pair(held, recipe)].float().mean().item(),
     )
     ok["clip"] = clip_score(clip, x, prompts).mean().item()
-    return x, ok
+    return ok
+
+
+def warn_unknown(tokenizer, prompts: list[str]) -> None:
+    """A warning naming the words of ``prompts`` the text encoder never saw: they become the
+    one ``<unk>`` token and carry no meaning, so "an elephant" draws no elephant."""
+    unknown = sorted({w for p in prompts for w in tokenizer.unknown_words(p)})
+    if unknown:
+        warnings.warn(
+            f"the text encoder does not know the words {unknown}; they are read as one "
+            f"unknown token and carry no meaning (the known words: clip.tokenizer.itos)",
+            stacklevel=4,
+        )
 
 
 def _check_prompts(prompts: list, given, example: str) -> None:
@@ -104,7 +131,8 @@ def text_to_image(
     ``negative``: a prompt whose embedding replaces the unconditional prediction (Chapter 7).
     ``callback(i, t, x, x0_hat)`` sees every DDIM step (in the model's [-1, 1] pixel range).
     Words CLIP's tokenizer never saw map to its unknown-word token: they still give an
-    embedding, so an unknown word is not an error, but it carries no learned meaning.
+    embedding, so an unknown word is not an error, but it carries no learned meaning; a
+    warning names them.
     """
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     _check_prompts(prompts, f"prompt={prompt!r}", "a red circle")
@@ -115,6 +143,7 @@ def text_to_image(
     check_int("n", n, low=1)
     model = model if model is not None else registry.load("t2i")
     clip = clip if clip is not None else registry.load("clip")
+    warn_unknown(clip.tokenizer, prompts + ([negative] if negative else []))
     dev = model.alphas_cumprod.device
     # 1. the prompts' CLIP embeddings, n rows each
     cond = clip.encode_text(prompts).float().to(dev).repeat_interleave(n, 0)

@@ -1,5 +1,6 @@
 """Data generated in code: nothing is downloaded."""
 
+from .scenes import Scene, ScenesSample, make_scenes
 from .shapes import Attributes, ShapesSample, make_shapes, shapes_tokenizer
 from .spiral import (
     SpiralSample,
@@ -12,10 +13,13 @@ from .tokenizer import Tokenizer
 
 __all__ = [
     "Attributes",
+    "Scene",
+    "ScenesSample",
     "ShapesSample",
     "SpiralSample",
     "Tokenizer",
     "label_probs",
+    "make_scenes",
     "make_shapes",
     "make_spiral",
     "project_to_spiral",

@@ -104,7 +104,24 @@ HELDOUT_TEMPLATES = [  # new sentences made of words the training templates use
     ("an image of a {np} in the {pos}", "an image of a {np}"),
 ]
 # Words a user may type that no template uses; they get their own ids (see tokenizer.py).
-EXTRA_WORDS = "of and with on no not without or one single shape object photo drawing corner side".split()
+EXTRA_WORDS = [
+    "of",
+    "and",
+    "with",
+    "on",
+    "no",
+    "not",
+    "without",
+    "or",
+    "one",
+    "single",
+    "shape",
+    "object",
+    "photo",
+    "drawing",
+    "corner",
+    "side",
+]
 
 
 class Attributes(NamedTuple):
@@ -179,9 +196,18 @@ def render(
         torch.rand(n, 6, generator=generator) * 2 - 1 if jitter else torch.zeros(n, 6)
     )  # (N, 6) in [-1, 1]
     centre = CENTRE[attrs.position] + u[:, :2]  # (N, 2)
-    r = (RADIUS[attrs.size] + 0.4 * u[:, 2])[:, None, None]  # (N, 1, 1)
+    r = RADIUS[attrs.size] + 0.4 * u[:, 2]  # (N,)
     colour = (RGB[attrs.colour] + 0.06 * u[:, 3:]).clamp(0, 1)  # (N, 3)
+    return draw(attrs.shape, colour, centre, r)
 
+
+def draw(
+    shape: torch.Tensor, colour: torch.Tensor, centre: torch.Tensor, r: torch.Tensor
+) -> torch.Tensor:
+    """Shapes (N,) in colours (N, 3), centred at (N, 2) pixels (x, y down), half-width r (N,),
+    on black: (N, 3, 32, 32). Each shape is a signed distance d(p), negative inside."""
+    n = len(shape)
+    r = r[:, None, None]  # (N, 1, 1)
     grid = torch.arange(SIZE, dtype=torch.float32) + 0.5  # pixel centres
     dx = grid[None, None, :] - centre[:, 0, None, None]  # (N, 1, W)
     dy = grid[None, :, None] - centre[:, 1, None, None]  # (N, H, 1), y points down
@@ -208,11 +234,18 @@ def render(
     )
 
     d = torch.stack([circle, square, triangle, cross])  # (4, N, H, W)
-    d = d.gather(0, attrs.shape[None, :, None, None].expand(1, n, SIZE, SIZE))[
-        0
-    ]  # (N, H, W)
+    d = d.gather(0, shape[None, :, None, None].expand(1, n, SIZE, SIZE))[0]  # (N, H, W)
     cover = (0.5 - d).clamp(0, 1)  # (N, H, W)
     return cover[:, None] * colour[:, :, None, None]  # (N, 3, H, W) on black
+
+
+def templates_of(wording: str, train: list, heldout: list) -> list:
+    """The sentence templates of ``wording``: "train", "heldout" or "all" (both)."""
+    if wording not in ("train", "heldout", "all"):
+        raise ValueError(
+            f"wording={wording!r} is not allowed; use 'train', 'heldout' or 'all'"
+        )
+    return {"train": train, "heldout": heldout, "all": train + heldout}[wording]
 
 
 def _article(word: str) -> str:
@@ -229,15 +262,7 @@ def describe(
     """One caption per row of ``attrs``, in a random template of ``wording`` ("train",
     "heldout" or "all") with random synonyms. Each attribute is left out with probability
     ``p_omit`` (never all four)."""
-    templates = {
-        "train": TRAIN_TEMPLATES,
-        "heldout": HELDOUT_TEMPLATES,
-        "all": TRAIN_TEMPLATES + HELDOUT_TEMPLATES,
-    }.get(wording)
-    if templates is None:
-        raise ValueError(
-            f"wording={wording!r} is not allowed; use 'train', 'heldout' or 'all'"
-        )
+    templates = templates_of(wording, TRAIN_TEMPLATES, HELDOUT_TEMPLATES)
     p_omit = check_float("p_omit", p_omit, low=0.0, high=1.0, high_open=True)
     n = len(attrs.shape)
     keep = (

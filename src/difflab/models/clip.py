@@ -19,8 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.scenes import scenes_tokenizer
 from ..data.shapes import shapes_tokenizer
 from ..data.tokenizer import Tokenizer
+from .layers import transformer
 
 
 @dataclass
@@ -38,6 +40,11 @@ class CLIPConfig:
         0.07  # logit scale starts at 1 / 0.07 (Radford et al. 2021, Sec. 2.5)
     )
     max_logit_scale: float = 100.0  # ... and is clamped at 100
+    # the captions' words: "shapes" (Chapter 1) or "scenes" (the two-object scenes too)
+    vocabulary: str = "shapes"
+
+
+TOKENIZERS = {"shapes": shapes_tokenizer, "scenes": scenes_tokenizer}
 
 
 class ImageEncoder(nn.Module):
@@ -84,31 +91,26 @@ class TextEncoder(nn.Module):
         self.positional_embedding = nn.Parameter(
             0.01 * torch.randn(cfg.max_len, cfg.text_width)
         )
-        layer = nn.TransformerEncoderLayer(
-            cfg.text_width,
-            cfg.text_heads,
-            4 * cfg.text_width,
-            dropout=0.0,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.transformer = nn.TransformerEncoder(
-            layer, cfg.text_layers, enable_nested_tensor=False
-        )
+        self.transformer = transformer(cfg.text_width, cfg.text_heads, cfg.text_layers)
         self.ln_final = nn.LayerNorm(cfg.text_width)
         self.projection = nn.Linear(cfg.text_width, cfg.embed_dim, bias=False)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def token_states(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the last hidden state of every token after the final layer norm (N, L, W), the
+        padding mask (N, L), True at ``<pad>``): what cross-attention reads, as Stable
+        Diffusion reads CLIP's 77 token states (Rombach et al. 2022, Sec. 3.3)."""
         tokens = tokens[
             :, : int((tokens != self.pad_id).sum(1).max())
         ]  # drop columns that are padding only
         x = (
             self.token_embedding(tokens) + self.positional_embedding[: tokens.shape[1]]
         )  # (N, L, W)
-        x = self.ln_final(
-            self.transformer(x, src_key_padding_mask=tokens == self.pad_id)
-        )
+        pad = tokens == self.pad_id
+        return self.ln_final(self.transformer(x, src_key_padding_mask=pad)), pad
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x, _ = self.token_states(tokens)
+        tokens = tokens[:, : x.shape[1]]
         eos = (tokens == self.eos_id).int().argmax(dim=1)  # (N,) position of <eos>
         x = x[torch.arange(len(tokens)), eos]  # (N, W)
         return F.normalize(self.projection(x), dim=-1)  # (N, D), unit length
@@ -123,7 +125,11 @@ class CLIP(nn.Module):
     ):
         super().__init__()
         self.config = cfg = cfg or CLIPConfig()
-        self.tokenizer = tokenizer or shapes_tokenizer(cfg.max_len)
+        if cfg.vocabulary not in TOKENIZERS:
+            raise ValueError(
+                f"vocabulary={cfg.vocabulary!r}; use one of {', '.join(TOKENIZERS)}"
+            )
+        self.tokenizer = tokenizer or TOKENIZERS[cfg.vocabulary](cfg.max_len)
         if (
             len(self.tokenizer) != cfg.vocab_size
             or self.tokenizer.max_len != cfg.max_len
@@ -152,6 +158,13 @@ class CLIP(nn.Module):
     def encode_text(self, captions: list[str]) -> torch.Tensor:
         """Unit vectors (N, D) for N captions (see :mod:`difflab.data.tokenizer` for unknown words)."""
         return self.text_encoder(self.tokenizer.encode(captions).to(self.device))
+
+    def encode_tokens(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(token states (N, L, W), padding mask (N, L)) for N captions: the text encoder's
+        last hidden states, one per token, before pooling (:meth:`TextEncoder.token_states`)."""
+        return self.text_encoder.token_states(
+            self.tokenizer.encode(captions).to(self.device)
+        )
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """Unit vectors (N, D) for images (N, 3, H, W), float in [0, 1], H = W = ``config.image_size``."""

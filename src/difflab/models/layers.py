@@ -25,3 +25,19 @@ def timestep_embedding(
     )
     angles = t.float()[:, None] * freqs[None]  # (N, half)
     return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+
+def transformer(width: int, heads: int, layers: int) -> torch.nn.TransformerEncoder:
+    """``layers`` pre-norm transformer encoder layers of ``width``, ``heads`` heads, a 4x
+    wide GELU MLP and no dropout (Vaswani et al. 2017, Sec. 3.1; pre-norm as in CLIP's text
+    encoder, Radford et al. 2021): the text encoder's and the latent denoiser's word layers."""
+    layer = torch.nn.TransformerEncoderLayer(
+        width,
+        heads,
+        4 * width,
+        dropout=0.0,
+        activation="gelu",
+        batch_first=True,
+        norm_first=True,
+    )
+    return torch.nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)

@@ -63,6 +63,24 @@ class ResBlock(nn.Module):
         return h + self.skip(x)
 
 
+def unet_blocks(c: tuple, e: int) -> tuple[nn.ModuleList, ResBlock, nn.ModuleList]:
+    """(down, mid, up): a U-Net's residual blocks for channels ``c`` per resolution and an
+    embedding of size ``e``; each up block takes its skip connection's channels too."""
+    down = nn.ModuleList(
+        [ResBlock(c[i - 1] if i else c[0], c[i], e) for i in range(len(c))]
+    )
+    mid = ResBlock(
+        c[-1], c[-1], e
+    )  # made before the up blocks: the seeded draws' order
+    up = nn.ModuleList(
+        [
+            ResBlock(c[i] * 2, c[i - 1] if i else c[0], e)
+            for i in reversed(range(len(c)))
+        ]
+    )
+    return down, mid, up
+
+
 class TextUNet(nn.Module):
     """v-prediction U-Net: ``net(x (N,3,32,32), t (N,), cond (N,512) or None) -> v
     (N,3,32,32)``."""
@@ -78,17 +96,8 @@ class TextUNet(nn.Module):
         self.inp = nn.Conv2d(
             3 + 2, c[0], 3, padding=1
         )  # the image and two coordinate channels
-        self.down = nn.ModuleList(
-            [ResBlock(c[i - 1] if i else c[0], c[i], e) for i in range(len(c))]
-        )
+        self.down, self.mid, self.up = unet_blocks(c, e)
         self.pool = nn.AvgPool2d(2)
-        self.mid = ResBlock(c[-1], c[-1], e)
-        self.up = nn.ModuleList(
-            [
-                ResBlock(c[i] * 2, c[i - 1] if i else c[0], e)
-                for i in reversed(range(len(c)))
-            ]
-        )
         self.out = nn.Sequential(
             nn.GroupNorm(8, c[0]), nn.SiLU(), nn.Conv2d(c[0], 3, 3, padding=1)
         )
@@ -107,9 +116,9 @@ class TextUNet(nn.Module):
                 f"cond has shape {tuple(cond.shape)}; expected ({x.shape[0]}, {self.config.cond_dim})"
             )
         # a unit-length embedding has coordinates of about 1/sqrt(512); scaled to about 1, like the time embedding's
-        emb = self.time(timestep_embedding(t, self.config.emb_dim)) + self.text(
-            cond * self.config.cond_dim**0.5
-        )
+        emb = self.time(
+            timestep_embedding(t, self.config.emb_dim).to(x.dtype)
+        ) + self.text(cond * self.config.cond_dim**0.5)
         h, skips = self.inp(torch.cat([x, coordinates(x)], dim=1)), []
         for i, block in enumerate(self.down):
             h = block(h if i == 0 else self.pool(h), emb)
