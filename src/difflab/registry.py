@@ -61,9 +61,9 @@ MODELS = {
     "spiral_flow_reflow": recipes.SPIRAL_REFLOW,  # Chapter 4b
     "spiral_cond": recipes.SPIRAL_COND,  # Chapters 5-7
     "t2i": recipes.T2I_RECIPE,  # Chapter 8
-    "scene_clip": recipes.SCENE_CLIP_RECIPE,  # the latent-space chapter
-    "vae": recipes.VAE_RECIPE,  # the latent-space chapter
-    "latent": recipes.LATENT_RECIPE,  # the latent-space chapter
+    "scene_clip": recipes.SCENE_CLIP_RECIPE,  # Chapter 9
+    "vae": recipes.VAE_RECIPE,  # Chapter 9
+    "latent": recipes.LATENT_RECIPE,  # Chapter 9
     "latent_frozen": recipes.LATENT_FROZEN_RECIPE,  # ... reading CLIP's states as they are
     "latent_pooled": recipes.LATENT_POOLED_RECIPE,  # ... its control
 }
