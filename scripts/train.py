@@ -112,39 +112,33 @@ def autocast_type(precision: str, family: str, device: torch.device):
     return torch.bfloat16 if precision == "bfloat16" else None
 
 
-def t2i_probe(recipe: dict, log: dict, scale: float = 2.0):
-    """``callback(step, weights)``: the EMA weights so far, measured on Chapter 8's
-    never-seen prompts (:func:`difflab.t2i.adherence`), appended to ``log``."""
-    probe, clip = registry.build(recipe), registry.load("clip")
-    probe = registry.FAMILIES["t2i"].ready(probe, recipe).eval()
-    log.update(scale=scale, step=[])
-
-    def record(step, weights):
-        probe.net.load_state_dict(weights)
-        _, shares = adherence(probe, clip, scale, recipe=recipe)
-        log["step"].append(step)
-        for k, v in shares.items():
-            log.setdefault(k, []).append(round(v, 4))
-
-    return record
-
-
-def latent_probe(recipe: dict, log: dict, device, scale: float = 2.0):
-    """``callback(step, weights)``: the EMA weights so far, measured on Chapter 8's
-    never-seen prompts and the held-out two-object prompts (:func:`difflab.latent.adherence`),
-    appended to ``log``; the seconds of training so far with them (probes not counted)."""
-    probe = registry.build(recipe, device=device)
-    probe = registry.FAMILIES["latent"].ready(probe, recipe).to(device).eval()
-    vae = registry.load(registry.name_of(recipe["vae"]), device=device)
-    clip = registry.load(registry.name_of(recipe["text"]))
-    judge = registry.load("clip")
+def probe(recipe: dict, log: dict, device, scale: float = 2.0):
+    """``callback(step, weights)``: the EMA weights so far, measured as the chapter measures
+    the shipped model, appended to ``log`` with the step and the seconds since the run began
+    (preparing the data included, the measurements not counted). Chapter 8's text-to-image model: its never-seen prompts
+    (:func:`difflab.t2i.adherence`); a latent denoiser: those and the held-out two-object
+    prompts (:func:`difflab.latent.adherence`)."""
+    family = recipe["family"]
+    model = registry.FAMILIES[family].ready(
+        registry.build(recipe, device=device), recipe
+    )
+    model = model.to(device).eval()
+    judge = registry.load(
+        "clip"
+    )  # Chapter 1's CLIP: Chapter 8's text encoder and judge
+    if family == "t2i":
+        measure = lambda: adherence(model, judge, scale, recipe=recipe)[1]  # noqa: E731
+    else:
+        vae = registry.load(registry.name_of(recipe["vae"]), device=device)
+        clip = registry.load(registry.name_of(recipe["text"]))
+        measure = lambda: latent.adherence(model, vae, clip, judge, scale)  # noqa: E731
     log.update(scale=scale, step=[], train_seconds=[])
     spent, last = [0.0], [time.perf_counter()]
 
     def record(step, weights):
         spent[0] += time.perf_counter() - last[0]
-        probe.net.load_state_dict(weights)
-        shares = latent.adherence(probe, vae, clip, judge, scale)
+        model.net.load_state_dict(weights)
+        shares = measure()
         log["step"].append(step)
         log["train_seconds"].append(round(spent[0], 1))
         for k, v in shares.items():
@@ -200,11 +194,9 @@ def main(argv=None) -> int:
         "stop_at": args.stop_at,
         "autocast": autocast,
     }
-    if family == "t2i" and args.log_every and rank == 0:
-        options.update(callback=t2i_probe(recipe, log), callback_every=args.log_every)
-    if family == "latent" and args.log_every and rank == 0:
+    if family in ("t2i", "latent") and args.log_every and rank == 0:
         options.update(
-            callback=latent_probe(recipe, log, device), callback_every=args.log_every
+            callback=probe(recipe, log, device), callback_every=args.log_every
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
