@@ -163,7 +163,7 @@ def measurements(family: str, model, history: list[float]) -> dict:
         }
     means = [history[i : i + 100] for i in range(0, len(history), 100)]
     per_100 = {"loss_per_100_steps": [round(sum(m) / len(m), 5) for m in means]}
-    if family in ("t2i", "latent"):
+    if family in ("t2i", "latent", "unclip_decoder", "prior"):
         return per_100
     if family == "vae":
         return {**per_100, "scaling_factor": model.scaling_factor.item()}

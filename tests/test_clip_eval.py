@@ -6,7 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from difflab import registry
-from difflab.clip_eval import binding_retrieval, evaluate_clip, hard_batch
+from difflab.clip_eval import (
+    binding_retrieval,
+    evaluate_clip,
+    hard_batch,
+    modality_gap,
+)
 from difflab.data.scenes import N_OBJECTS, Scene, pair_index, scenes_tokenizer
 from difflab.data.shapes import COLOURS, SHAPES
 from difflab.metrics import read_scene
@@ -106,3 +111,36 @@ def oracle():
 @pytest.mark.parametrize("key", ["swapped", "random"])
 def test_a_clip_that_reads_the_pairs_retrieves_nearly_always(oracle, key):
     assert oracle[key] >= 0.9, oracle
+
+
+def test_the_modality_gap_of_identical_clouds_is_zero(shipped_clip):
+    """A CLIP whose text side returned the image embeddings would show no gap."""
+    from difflab.data import make_shapes
+
+    data = make_shapes(6, seed=0)
+
+    class SameSpace:
+        encode_image = shipped_clip.encode_image
+
+        def encode_text(self, captions):
+            return shipped_clip.encode_image(data.images)
+
+    gap = modality_gap(SameSpace(), data.images, data.captions)
+    assert gap["gap"] < 1e-6
+    assert abs(gap["caption, own picture"] - 1) < 1e-5
+
+
+def test_the_shipped_clip_puts_captions_apart_from_their_pictures(shipped_clip):
+    from difflab.data import make_shapes
+
+    data = make_shapes(64, seed=0, split="heldout")
+    gap = modality_gap(shipped_clip, data.images, data.captions)
+    assert gap["gap"] > 0.2 and gap["caption, own picture"] < 0.95
+
+
+def test_the_modality_gap_needs_matching_pairs(shipped_clip):
+    from difflab.data import make_shapes
+
+    data = make_shapes(3, seed=0)
+    with pytest.raises(ValueError, match="matching pairs"):
+        modality_gap(shipped_clip, data.images, data.captions[:2])

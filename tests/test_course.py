@@ -436,6 +436,10 @@ SECTIONS = {
         "The model: a U-Net that reads a sentence",
         "Diversity across guidance scales",
     ],
+    "ch08b_unclip": [
+        "The modality gap: a caption is not a picture",
+        "The prior: from a caption's embedding to a picture's",
+    ],
     "ch09_latent_diffusion": [
         "A text encoder for two objects, and its weakness",
         "Why attention to words: binding two objects",

@@ -15,10 +15,12 @@ from difflab.losses import (
     ddpm_loss_cond,
     drop_condition,
     last_step_loss,
+    prior_loss,
     v_loss,
     vae_loss,
 )
 from difflab.models.mlp import MLPConfig, MLPDenoiser
+from difflab.models.prior import Prior, PriorConfig
 from difflab.models.vae import VAE, VAEConfig
 from difflab.training import TrainConfig, train
 from difflab.utils import local_seed
@@ -191,3 +193,33 @@ def test_vae_loss_adds_the_weighted_kl_divergence_to_the_standard_normal(small_v
 
 def test_vae_loss_is_seeded_by_its_generator(small_vae):
     assert _vae_case(small_vae, 1.0, seed=1)[0] == _vae_case(small_vae, 1.0, seed=1)[0]
+
+
+def _prior_batch(n=6, d=8):
+    g = torch.Generator().manual_seed(0)
+    norm = torch.nn.functional.normalize
+    return norm(torch.randn(n, d, generator=g), dim=1), norm(
+        torch.randn(n, d, generator=g), dim=1
+    )
+
+
+def test_the_regression_prior_loss_is_the_squared_error_to_the_scaled_embedding():
+    prior = Prior(PriorConfig(kind="regression", dim=8, width=16, depth=1))
+    text, image = _prior_batch()
+    want = ((prior(None, None, text) - image * 8**0.5) ** 2).mean()
+    assert torch.allclose(prior_loss(prior, (text, image), torch.Generator()), want)
+
+
+def test_the_diffusion_prior_loss_is_the_squared_error_on_the_clean_embedding(abar):
+    prior = Prior(PriorConfig(kind="diffusion", dim=8, width=16, depth=1, time_dim=8))
+    text, image = _prior_batch()
+    z = image * 8**0.5
+    g = torch.Generator().manual_seed(3)
+    t = torch.randint(0, len(abar), (6,), generator=g)
+    eps = torch.randn(z.shape, generator=g)
+    a = abar.float()[t][:, None]
+    want = ((prior(a.sqrt() * z + (1 - a).sqrt() * eps, t, text) - z) ** 2).mean()
+    got = prior_loss(
+        prior, (text, image), torch.Generator().manual_seed(3), abar.float()
+    )
+    assert torch.allclose(got, want, atol=1e-6)

@@ -52,7 +52,7 @@ def test_load_gives_the_model_in_eval_mode(name):
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "spiral_flow_reflow"])
 def test_build_gives_the_architecture_load_fills(name):
     built, loaded = registry.build(name), registry.load(name)
-    wrapped = registry.recipe_of(name)["family"] in ("t2i", "latent")
+    wrapped = registry.recipe_of(name)["family"] in ("t2i", "unclip_decoder", "latent")
     net = loaded.net if wrapped else loaded  # the wrapper holds its U-Net
     assert {k: v.shape for k, v in built.state_dict().items()} == {
         k: v.shape for k, v in net.state_dict().items()
@@ -415,3 +415,41 @@ def test_a_latent_file_loads_as_the_ready_denoiser(tmp_path):
     assert isinstance(
         registry.load("latent", path=tmp_path / "l.safetensors"), EpsFromV
     )
+
+
+def _few(recipe: dict) -> dict:
+    return recipes.changed(recipe, data={"n_images": 40})
+
+
+@pytest.mark.parametrize(
+    "family, reads", [("t2i", "text"), ("unclip_decoder", "image")]
+)
+def test_a_pixel_model_reads_clip_embeddings_of_chapter_8s_pictures(
+    family, reads, shipped_clip
+):
+    # Chapter 8 reads its captions' text embeddings, unCLIP's decoder the pictures' own
+    recipe = _few(registry.MODELS[family])
+    images, cond = registry.FAMILIES[family].data(recipe)
+    pictures, captions = registry.t2i_images(recipe["data"])
+    want = (
+        shipped_clip.encode_text(captions)
+        if reads == "text"
+        else shipped_clip.encode_image(pictures)
+    )
+    assert torch.equal(images, pictures * 2 - 1)
+    assert torch.allclose(cond, want, atol=1e-5)
+
+
+def test_the_priors_read_the_embeddings_of_matching_captions_with_pictures(
+    shipped_clip,
+):
+    recipe = _few(recipes.PRIOR_DIFFUSION_RECIPE)
+    text, image = registry.FAMILIES["prior"].data(recipe)
+    pictures, captions = registry.t2i_images(recipe["data"])
+    assert torch.allclose(text, shipped_clip.encode_text(captions), atol=1e-5)
+    assert torch.allclose(image, shipped_clip.encode_image(pictures), atol=1e-5)
+
+
+def test_the_two_priors_differ_only_in_their_kind():
+    a, b = recipes.PRIOR_DIFFUSION_RECIPE, recipes.PRIOR_REGRESSION_RECIPE
+    assert recipes.changed(a, model={"kind": "regression"}) == b

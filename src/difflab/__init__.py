@@ -12,10 +12,11 @@ Each module holds one idea of the book under the name the book uses, one line ea
 - ``schedules``: every noise level: betas, alpha_bar, ``q_sample``, timesteps, flow sigmas
 - ``forward``: the forward process simulated step by step, the random walks (Chapter 2)
 - ``conversions``: one table between eps, x0, v, score and velocity, and between t and sigma
-- ``models``: the book's networks (the six modules below)
+- ``models``: the book's networks (the seven modules below)
 - ``models.layers``: the blocks the networks share
 - ``models.mlp``: the 2-D denoiser and velocity MLPs (Chapters 3-7, 4b)
-- ``models.unet``: the text-conditioned U-Net for 32 x 32 images (Chapter 8)
+- ``models.unet``: the text-conditioned U-Net for 32 x 32 images (Chapters 8, 8b)
+- ``models.prior``: unCLIP's prior, a text embedding to an image embedding (Chapter 8b)
 - ``models.clip``: CLIP's text and image encoders and their loss (Chapters 1, 9)
 - ``models.vae``: the KL-regularised autoencoder to a 4 x 8 x 8 latent (Chapter 9)
 - ``models.latent_unet``: the latent U-Net that attends to every word (Chapter 9)
@@ -31,8 +32,11 @@ Each module holds one idea of the book under the name the book uses, one line ea
 - ``guidance``: classifier-free guidance and negative prompts as model wrappers (Chapters 6, 7)
 - ``metrics``: the numbers the checks are built on (W2 ratio, shares, CLIP score)
 - ``claims``: a chapter's check, ``check(claim, at_most(...), ...)``, printed and asserted once
-- ``clip_eval``: CLIP's measurements of Chapter 1: retrieval and zero-shot classification
+- ``clip_eval``: CLIP's measurements: retrieval, zero-shot classification (Chapter 1), the
+  modality gap (Chapter 8b), binding (Chapter 9)
 - ``t2i``: a sentence to a picture (Chapter 8)
+- ``unclip``: CLIP inverted: a decoder of image embeddings, its priors, variations, text
+  diffs (Chapter 8b)
 - ``latent``: a sentence to a picture through a latent space, Stable Diffusion in miniature
   (Chapter 9)
 - ``plot``: every static figure of the book, and the animations that play in a static page

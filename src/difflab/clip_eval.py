@@ -126,3 +126,26 @@ def binding_retrieval(clip: CLIP, repeats: int = 4, seed: int = 0) -> dict:
         score = (img * clip.encode_text(caption_of(alt))).sum(1)
         out[name] = (own > score).float().mean().item()
     return out
+
+
+@torch.no_grad()
+def modality_gap(clip: CLIP, images: torch.Tensor, captions: list[str]) -> dict:
+    """Where CLIP puts pictures and sentences (Liang et al. 2022, Sec. 3): for N matching
+    (image, caption) pairs, the mean cosine of each caption with its own picture ("caption,
+    own picture"), of two different pictures ("two pictures") and of two different captions
+    ("two captions"), and the distance between the two clouds' centres ("gap": the length of
+    mean image embedding - mean text embedding)."""
+    if len(images) != len(captions) or len(images) < 2:
+        raise ValueError(
+            f"{len(images)} images and {len(captions)} captions; give N >= 2 matching pairs"
+        )
+    img, txt = clip.encode_image(images).float(), clip.encode_text(captions).float()
+    off = ~torch.eye(
+        len(img), dtype=torch.bool, device=img.device
+    )  # two different rows
+    return {
+        "caption, own picture": (img * txt).sum(1).mean().item(),
+        "two pictures": (img @ img.T)[off].mean().item(),
+        "two captions": (txt @ txt.T)[off].mean().item(),
+        "gap": (img.mean(0) - txt.mean(0)).norm().item(),
+    }

@@ -134,3 +134,22 @@ def vae_loss(
     error = ((reconstruction - (x * 2 - 1)) ** 2).mean()
     kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).mean()
     return error + kl_weight * kl
+
+
+def prior_loss(
+    prior, batch, generator: torch.Generator, alphas_cumprod: torch.Tensor | None = None
+) -> torch.Tensor:
+    """unCLIP's prior (Ramesh et al. 2022, Sec. 2.2), batch = (text embeddings, image
+    embeddings), both unit (B, D); the image embedding z is scaled by sqrt(D).
+
+    - regression (``alphas_cumprod`` None): || f(y) - z ||^2, minimised by the mean of z
+      given the caption y;
+    - diffusion: || f(z_t, t, y) - z ||^2 with z_t = sqrt(abar_t) z + sqrt(1 - abar_t) eps,
+      the clean embedding predicted from a noised one (DALL-E 2's prior loss).
+    """
+    text, image = batch
+    z = image * image.shape[1] ** 0.5
+    if alphas_cumprod is None:
+        return ((prior(None, None, text) - z) ** 2).mean()
+    t, _, z_t = _noisy_batch(z, alphas_cumprod, generator)
+    return ((prior(z_t, t, text) - z) ** 2).mean()

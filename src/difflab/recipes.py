@@ -226,3 +226,37 @@ LATENT_RECIPE = {
 LATENT_POOLED_RECIPE = changed(
     LATENT_FROZEN_RECIPE, model={"conditioning": "pooled", "cond_dim": 512}
 )
+
+#: unCLIP's decoder (Ramesh et al. 2022, Sec. 2.1): Chapter 8's U-Net, data, schedule, condition
+#: dropout and run, reading CLIP's *image* embedding of each training picture instead of the
+#: text embedding of its caption
+UNCLIP_DECODER_RECIPE = changed(T2I_RECIPE, family="unclip_decoder")
+
+#: unCLIP's prior: a CLIP text embedding -> a CLIP image embedding, on the decoder's pictures
+#: and their captions. ``model``: a PriorConfig; ``kind`` "regression" (one answer per caption,
+#: squared error) or "diffusion" (predicts the clean embedding from a noised one, Ramesh et
+#: al. 2022, Sec. 2.2), on embeddings times sqrt(512) so their coordinates have about unit spread
+PRIOR_DIFFUSION_RECIPE = {
+    "family": "prior",
+    "data": T2I_RECIPE["data"],
+    "model": {
+        "kind": "diffusion",
+        "dim": 512,
+        "width": 320,
+        "depth": 4,
+        "time_dim": 128,
+    },
+    "schedule": {"kind": "cosine", "T": 1000, "prediction": "x0"},
+    "train": {
+        "steps": 4000,
+        "batch_size": 256,
+        "lr": 1e-3,
+        "warmup_steps": 100,
+        "ema_decay": 0.998,
+        "seed": 0,
+    },
+    "init_seed": 0,
+}
+
+#: the control: the same network, data and run, answering the mean (squared error)
+PRIOR_REGRESSION_RECIPE = changed(PRIOR_DIFFUSION_RECIPE, model={"kind": "regression"})

@@ -38,10 +38,18 @@ from .data.shapes import is_pair, make_shapes
 from .data.spiral import make_spiral
 from .flow import flow_loss, reflow_loss, reflow_pairs
 from .flow_samplers import FLOW_SAMPLERS
-from .losses import contrastive_loss, ddpm_loss, ddpm_loss_cond, v_loss, vae_loss
+from .losses import (
+    contrastive_loss,
+    ddpm_loss,
+    ddpm_loss_cond,
+    prior_loss,
+    v_loss,
+    vae_loss,
+)
 from .models.clip import CLIP, CLIPConfig
 from .models.latent_unet import LatentUNet, LatentUNetConfig
 from .models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
+from .models.prior import Prior, PriorConfig
 from .models.unet import EpsFromV, TextUNet, UNetConfig
 from .models.vae import VAE, VAEConfig, measure_scaling_factor
 from .saving import config_from_dict, load_model
@@ -66,6 +74,9 @@ MODELS = {
     "latent": recipes.LATENT_RECIPE,  # Chapter 9
     "latent_frozen": recipes.LATENT_FROZEN_RECIPE,  # ... reading CLIP's states as they are
     "latent_pooled": recipes.LATENT_POOLED_RECIPE,  # ... its control
+    "unclip_decoder": recipes.UNCLIP_DECODER_RECIPE,  # Chapter 8b: CLIP image -> picture
+    "prior_diffusion": recipes.PRIOR_DIFFUSION_RECIPE,  # ... text -> image embedding
+    "prior_regression": recipes.PRIOR_REGRESSION_RECIPE,  # ... its control
 }
 
 
@@ -173,19 +184,47 @@ def _measure_scale(vae: VAE, recipe: dict) -> None:
     vae.scaling_factor.fill_(measure_scaling_factor(vae, images))
 
 
-def _t2i_data(recipe: dict):
-    """(images in [-1, 1] (N, 3, 32, 32), CLIP text embeddings (N, 512)) of the training
-    captions: ``n_images`` of the generator's split, less those of an unseen (shape, colour)
-    pair; on the CPU (the loop moves each batch)."""
-    d = recipe["data"]
+def t2i_images(data: dict) -> tuple[torch.Tensor, list[str]]:
+    """(images (N, 3, 32, 32) in [0, 1], captions) that Chapter 8's model and unCLIP's decoder
+    and priors train on: ``n_images`` of the generator's split, less those of an unseen
+    (shape, colour) pair."""
+    d = data
     data = make_shapes(d["n_images"], d["seed"], split=d["split"], p_omit=d["p_omit"])
     keep = ~is_pair(data.attributes, d["unseen_pairs"])
-    captions = [c for c, k in zip(data.captions, keep.tolist()) if k]
+    return data.images[keep], [c for c, k in zip(data.captions, keep.tolist()) if k]
+
+
+@torch.no_grad()
+def clip_embeddings(clip: CLIP, items, kind: str) -> torch.Tensor:
+    """CLIP's unit embeddings (N, 512) of captions (``kind="text"``) or images in [0, 1]
+    (``kind="image"``), a thousand at a time, in float32 on the CPU."""
+    encode = clip.encode_text if kind == "text" else clip.encode_image
+    return torch.cat(
+        [encode(items[i : i + 1000]).float().cpu() for i in range(0, len(items), 1000)]
+    )
+
+
+def _t2i_data(recipe: dict):
+    """(images in [-1, 1] (N, 3, 32, 32), CLIP text embeddings (N, 512) of their captions)
+    of :func:`t2i_images`; on the CPU (the loop moves each batch)."""
+    images, captions = t2i_images(recipe["data"])
+    return images * 2 - 1, clip_embeddings(load("clip"), captions, "text")
+
+
+def _decoder_data(recipe: dict):
+    """(images in [-1, 1], CLIP *image* embeddings (N, 512) of the same pictures): what
+    unCLIP's decoder learns to invert (Ramesh et al. 2022, Sec. 2.1)."""
+    images = t2i_images(recipe["data"])[0]
+    return images * 2 - 1, clip_embeddings(load("clip"), images, "image")
+
+
+def _prior_data(recipe: dict):
+    """(text embeddings of the captions, image embeddings of their pictures), both (N, 512)."""
+    images, captions = t2i_images(recipe["data"])
     clip = load("clip")
-    with torch.no_grad():
-        chunks = [captions[i : i + 1000] for i in range(0, len(captions), 1000)]
-        emb = torch.cat([clip.encode_text(c) for c in chunks])
-    return data.images[keep] * 2 - 1, emb.float()
+    return clip_embeddings(clip, captions, "text"), clip_embeddings(
+        clip, images, "image"
+    )
 
 
 @torch.no_grad()
@@ -276,6 +315,25 @@ FAMILIES = {
     ),
 }
 
+
+FAMILIES["unclip_decoder"] = Family(  # Chapter 8's U-Net on CLIP's image embeddings
+    build=FAMILIES["t2i"].build,
+    loss=FAMILIES["t2i"].loss,
+    data=_decoder_data,
+    ready=FAMILIES["t2i"].ready,
+    mixed_precision=True,
+)
+
+FAMILIES["prior"] = Family(  # unCLIP's prior: text embedding -> image embedding
+    build=_seeded(lambda r: Prior(config_from_dict(PriorConfig, r["model"]))),
+    loss=lambda r: functools.partial(
+        prior_loss,
+        alphas_cumprod=schedule(r).float()
+        if r["model"]["kind"] == "diffusion"
+        else None,
+    ),
+    data=_prior_data,
+)
 
 FAMILIES["latent"] = Family(  # Chapter 8's loss and wrapper, on the VAE's latents
     build=_seeded(lambda r: LatentUNet(config_from_dict(LatentUNetConfig, r["model"]))),

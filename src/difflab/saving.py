@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from .models.clip import CLIP, CLIPConfig
 from .models.latent_unet import LatentUNet, LatentUNetConfig
 from .models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
+from .models.prior import Prior, PriorConfig
 from .models.unet import TextUNet, UNetConfig
 from .models.vae import VAE, VAEConfig
 from .utils import local_seed
@@ -31,6 +32,7 @@ MODELS = {
     "TextUNet": (TextUNet, UNetConfig),
     "VAE": (VAE, VAEConfig),
     "LatentUNet": (LatentUNet, LatentUNetConfig),
+    "Prior": (Prior, PriorConfig),
 }
 
 
