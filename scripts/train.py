@@ -43,7 +43,7 @@ from difflab.training import rank_and_world
 
 #: the shipped files of these families were trained on one thread: fastest for their small
 #: networks, and the same numbers run after run
-ONE_THREAD = {"denoiser", "cond_denoiser", "flow", "reflow", "clip"}
+ONE_THREAD = {"denoiser", "cond_denoiser", "flow", "reflow", "clip", "video_clip"}
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -163,7 +163,7 @@ def measurements(family: str, model, history: list[float]) -> dict:
         }
     means = [history[i : i + 100] for i in range(0, len(history), 100)]
     per_100 = {"loss_per_100_steps": [round(sum(m) / len(m), 5) for m in means]}
-    if family in ("t2i", "latent", "unclip_decoder", "prior"):
+    if family in ("t2i", "latent", "unclip_decoder", "prior", "video_clip", "video"):
         return per_100
     if family == "vae":
         return {**per_100, "scaling_factor": model.scaling_factor.item()}

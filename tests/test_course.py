@@ -446,6 +446,7 @@ SECTIONS = {
         "Where each word looks",
         "What the KL term does, and the scaling factor",
     ],
+    "ch10_video": ["A picture per frame is not a video", "Motion follows the words"],
 }
 
 

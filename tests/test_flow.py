@@ -12,6 +12,7 @@ from difflab import registry
 from difflab.data.spiral import make_spiral
 from difflab.flow import (
     flow_loss,
+    flow_loss_cond,
     interpolate,
     reflow_loss,
     reflow_pairs,
@@ -240,3 +241,39 @@ def test_stored_training_seeds_start_from_the_shipped_models_numbers():
 def test_flow_names_a_bad_argument(call, match, small_velocity_model, toy_velocity):
     with pytest.raises(ValueError, match=match):
         call(torch.zeros(3, 2), small_velocity_model(), toy_velocity)
+
+
+class _Conditioned(torch.nn.Module):
+    """v = x * sigma + (a number per row from the condition): a model that reads its
+    condition, to see which rows the loss gave it."""
+
+    def forward(self, x, sigma, cond):
+        self.seen = cond
+        return x * sigma[:, None] + cond.sum(1, keepdim=True)
+
+
+def test_flow_loss_cond_is_the_regression_with_the_condition_written_out():
+    model, gen = _Conditioned(), torch.Generator().manual_seed(0)
+    x0, cond = torch.randn(6, 2), torch.randn(6, 3)
+    got = flow_loss_cond(model, (x0, cond), gen, p_uncond=0.0)
+    gen = torch.Generator().manual_seed(0)  # it draws the dropped rows, eps, then sigma
+    torch.rand(6, generator=gen)
+    eps = torch.randn(x0.shape, generator=gen)
+    sigma = torch.rand(6, generator=gen)
+    x = (1 - sigma[:, None]) * x0 + sigma[:, None] * eps
+    want = ((x * sigma[:, None] + cond.sum(1, keepdim=True) - (eps - x0)) ** 2).mean()
+    assert torch.allclose(got, want)
+
+
+def test_flow_loss_cond_drops_the_condition_of_a_share_of_rows():
+    model, gen = _Conditioned(), torch.Generator().manual_seed(0)
+    flow_loss_cond(
+        model, (torch.randn(4000, 2), torch.ones(4000, 3)), gen, p_uncond=0.25
+    )
+    dropped = (model.seen == 0).all(1).float().mean().item()
+    assert dropped == pytest.approx(0.25, abs=0.03)
+
+
+def test_flow_loss_cond_refuses_a_batch_that_is_not_a_pair():
+    with pytest.raises(ValueError, match="batch"):
+        flow_loss_cond(_Conditioned(), torch.randn(4, 2), torch.Generator())

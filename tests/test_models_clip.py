@@ -254,3 +254,24 @@ def test_the_scenes_vocabulary_knows_the_word_to():
 def test_the_scenes_vocabulary_needs_its_vocab_size():
     with pytest.raises(ValueError, match="the tokenizer has 64 words"):
         CLIP(CLIPConfig(vocabulary="scenes"))
+
+
+def test_a_clip_of_clips_reads_every_frame():
+    from difflab.data.clips import make_clips
+
+    recipe = registry.MODELS["video_clip"]
+    with local_seed(0):
+        model = CLIP(CLIPConfig(**recipe["model"])).eval()
+    clips = make_clips(2, seed=0).clips
+    changed_last = clips.clone()
+    changed_last[:, -1] = 0  # the last frame blacked out
+    with torch.no_grad():
+        a, b = model.encode_image(clips), model.encode_image(changed_last)
+    assert a.shape == (2, 512) and not torch.allclose(a, b)
+
+
+def test_a_clip_of_clips_refuses_single_pictures():
+    recipe = registry.MODELS["video_clip"]
+    model = CLIP(CLIPConfig(**recipe["model"]))
+    with pytest.raises(ValueError, match="clips"):
+        model.encode_image(torch.rand(2, 3, 32, 32))

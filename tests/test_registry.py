@@ -453,3 +453,21 @@ def test_the_priors_read_the_embeddings_of_matching_captions_with_pictures(
 def test_the_two_priors_differ_only_in_their_kind():
     a, b = recipes.PRIOR_DIFFUSION_RECIPE, recipes.PRIOR_REGRESSION_RECIPE
     assert recipes.changed(a, model={"kind": "regression"}) == b
+
+
+def test_video_latents_are_every_frame_through_the_autoencoder_scaled():
+    from difflab.data.clips import make_clips
+
+    vae = registry.load("vae")
+    clips = make_clips(3, seed=0).clips
+    z = registry.video_latents(vae, clips)
+    with torch.no_grad():
+        one = vae.encode(clips[1, 4:5])[0] * vae.scaling_factor
+    assert z.shape == (3, 8, 4, 8, 8)
+    assert torch.allclose(z[1, 4:5], one, atol=1e-5)
+
+
+def test_the_video_model_reads_the_clip_clips_token_states():
+    recipe = registry.MODELS["video"]
+    assert recipe["text"] == registry.MODELS["video_clip"]
+    assert recipe["model"]["cond_dim"] == recipe["text"]["model"]["text_width"]

@@ -4,22 +4,24 @@ Each module holds one idea of the book under the name the book uses, one line ea
 
 - ``utils``: device, seeding (``seed_everything``, ``local_seed``), threads, fast mode, progress
 - ``_checks``: the one-line argument checks of the public entry points
-- ``data``: data generated in code, nothing downloaded (the four modules below)
+- ``data``: data generated in code, nothing downloaded (the five modules below)
 - ``data.spiral``: the 2-D spiral, the stand-in for "all real images" (Chapters 2-7)
 - ``data.shapes``: captioned shapes, the stand-in for captioned photos (Chapters 1, 8)
 - ``data.scenes``: two objects side by side, captions that name both (Chapter 9)
+- ``data.clips``: captioned clips of a shape moving in a straight line (Chapter 10)
 - ``data.tokenizer``: a word-level tokenizer: a caption to integer ids (Chapters 1, 8, 9)
 - ``schedules``: every noise level: betas, alpha_bar, ``q_sample``, timesteps, flow sigmas
 - ``forward``: the forward process simulated step by step, the random walks (Chapter 2)
 - ``conversions``: one table between eps, x0, v, score and velocity, and between t and sigma
-- ``models``: the book's networks (the seven modules below)
+- ``models``: the book's networks (the eight modules below)
 - ``models.layers``: the blocks the networks share
 - ``models.mlp``: the 2-D denoiser and velocity MLPs (Chapters 3-7, 4b)
 - ``models.unet``: the text-conditioned U-Net for 32 x 32 images (Chapters 8, 8b)
 - ``models.prior``: unCLIP's prior, a text embedding to an image embedding (Chapter 8b)
-- ``models.clip``: CLIP's text and image encoders and their loss (Chapters 1, 9)
+- ``models.clip``: CLIP's text and image (or clip) encoders and their loss (Chapters 1, 9, 10)
 - ``models.vae``: the KL-regularised autoencoder to a 4 x 8 x 8 latent (Chapter 9)
 - ``models.latent_unet``: the latent U-Net that attends to every word (Chapter 9)
+- ``models.video_dit``: the diffusion transformer over spacetime patches (Chapter 10)
 - ``denoisers``: exact posterior means of a finite data set: denoiser, velocity (Chapters 3-5)
 - ``losses``: one loss per family, each ``loss(model, batch, generator)``
 - ``training``: the one training loop, ``train(model, loss, data, config)``
@@ -39,6 +41,8 @@ Each module holds one idea of the book under the name the book uses, one line ea
   diffs (Chapter 8b)
 - ``latent``: a sentence to a picture through a latent space, Stable Diffusion in miniature
   (Chapter 9)
+- ``video``: a sentence to a clip: text-to-video in miniature, and the readings of clips
+  (Chapter 10)
 - ``plot``: every static figure of the book, and the animations that play in a static page
 - ``explore``: the widgets: explorers that put a chapter's parameter under a slider
 """

@@ -118,6 +118,35 @@ def flow_loss(
     return _regression(model, x0, eps, generator, sigma_sampling, loc, scale)
 
 
+def flow_loss_cond(
+    model,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    generator: torch.Generator,
+    *,
+    p_uncond: float = 0.1,
+    sigma_sampling: str = "uniform",
+    loc: float = 0.0,
+    scale: float = 1.0,
+) -> torch.Tensor:
+    """E || v_theta(x_sigma, sigma, c) - (eps - x0) ||^2: :func:`flow_loss` with a
+    condition, ``batch`` = (x0 (B, ...), cond (B, ...), e.g. token states), of which a share
+    ``p_uncond`` of rows is replaced by zeros, "no condition", so that one network learns
+    both predictions classifier-free guidance needs (Ho and Salimans 2022, Algorithm 1;
+    flow matching with text as Esser et al. 2024 train SD3)."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError(f"batch must be a pair (x0, cond); got {type(batch).__name__}")
+    x0, cond = batch
+    p_uncond = check_float("p_uncond", p_uncond, low=0.0, high=1.0)
+    n = x0.shape[0]
+    drop = (torch.rand(n, generator=generator) < p_uncond).to(cond.device)
+    cond = torch.where(drop.view(n, *[1] * (cond.ndim - 1)), 0.0, cond)
+    eps = torch.randn(x0.shape, generator=generator).to(
+        device=x0.device, dtype=x0.dtype
+    )
+    conditioned = lambda x, sigma: model(x, sigma, cond)  # noqa: E731
+    return _regression(conditioned, x0, eps, generator, sigma_sampling, loc, scale)
+
+
 def reflow_loss(
     model,
     batch: tuple[torch.Tensor, torch.Tensor],

@@ -647,3 +647,57 @@ def captioned(
     if title:
         fig.suptitle(title, fontsize=10)
     return axes
+
+
+def play(
+    clips,
+    captions=None,
+    *,
+    ncols: int = 4,
+    interval: int = 150,
+    alt: str | None = None,
+    wrap: int = 24,
+):
+    """Clips (N, F, 3, H, W) in [0, 1] as one animation (:func:`animate`) that plays their
+    frames side by side, each clip under its caption (wrapped at ``wrap`` characters), the
+    frame number in the title; ``interval`` milliseconds a frame."""
+    frames = _np(clips)
+    if frames.ndim != 5 or (captions is not None and len(captions) != len(frames)):
+        got = "no" if captions is None else len(captions)
+        raise ValueError(
+            f"clips has shape {frames.shape} and there are {got} captions; expected "
+            f"(N, F, C, H, W) and N captions"
+        )
+    n, f = frames.shape[:2]
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    lines = (
+        0 if captions is None else max(len(textwrap.wrap(c, wrap)) for c in captions)
+    )
+    tile = ANIM_WIDTH / ncols
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(ANIM_WIDTH, nrows * (tile + 0.2 * lines) + 0.4),
+        squeeze=False,
+        layout="constrained",
+    )
+    shown = []
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            shown.append(
+                ax.imshow(
+                    frames[k, 0].transpose(1, 2, 0).clip(0, 1), interpolation="nearest"
+                )
+            )
+            if captions is not None:
+                ax.set_title(textwrap.fill(captions[k], wrap), fontsize=10)
+    title = fig.suptitle(f"frame 1 of {f}", fontsize=10)
+
+    def update(i):
+        for k, im in enumerate(shown):
+            im.set_data(frames[k, i].transpose(1, 2, 0).clip(0, 1))
+        title.set_text(f"frame {i + 1} of {f}")
+
+    return animate(fig, update, f, interval=interval, alt=alt)

@@ -260,3 +260,56 @@ PRIOR_DIFFUSION_RECIPE = {
 
 #: the control: the same network, data and run, answering the mean (squared error)
 PRIOR_REGRESSION_RECIPE = changed(PRIOR_DIFFUSION_RECIPE, model={"kind": "regression"})
+
+#: the video chapter's text encoder: Chapter 1's CLIP whose image side reads a whole clip (its
+#: 8 frames stacked as 24 channels), trained on fresh captioned clips (difflab.data.clips)
+#: whose captions leave out the shape, colour or motion with probability p_omit
+VIDEO_CLIP_RECIPE = {
+    "family": "video_clip",
+    "data": {"p_omit": 0.2},
+    "model": {
+        **CLIP_RECIPE["model"],
+        "vocab_size": 76,
+        "vocabulary": "clips",
+        "frames": 8,
+    },
+    "train": {**CLIP_RECIPE["train"], "steps": 1000},
+    "init_seed": 0,
+}
+
+#: the video chapter's denoiser: a diffusion transformer over spacetime patches of the
+#: autoencoder's per-frame latents (F x 4 x 8 x 8), reading the clip CLIP's token states;
+#: flow matching with SD3's logit-normal noise levels (Esser et al. 2024, Sec. 3.1),
+#: condition dropout for classifier-free guidance
+VIDEO_RECIPE = {
+    "family": "video",
+    "data": {"n_clips": 20000, "seed": 4, "p_omit": 0.2},
+    "vae": VAE_RECIPE,
+    "text": VIDEO_CLIP_RECIPE,
+    "model": {  # VideoDiTConfig
+        "latent_channels": 4,
+        "frames": 8,
+        "size": 8,
+        "patch": 2,
+        "stem": 64,
+        "width": 128,
+        "depth": 3,
+        "heads": 4,
+        "cond_dim": 64,
+        "conditioning": "cross_attention",
+        "text_layers": 2,
+        "max_tokens": 24,
+        "attention": "full",
+    },
+    "flow": {"sigma_sampling": "logit_normal", "loc": 0.0, "scale": 1.0},
+    "train": {
+        "steps": 8000,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "warmup_steps": 200,
+        "ema_decay": 0.998,
+        "seed": 0,
+    },
+    "p_uncond": 0.1,
+    "init_seed": 0,
+}

@@ -33,10 +33,11 @@ from typing import Any
 import torch
 
 from . import recipes
+from .data.clips import make_clips
 from .data.scenes import make_scenes
 from .data.shapes import is_pair, make_shapes
 from .data.spiral import make_spiral
-from .flow import flow_loss, reflow_loss, reflow_pairs
+from .flow import flow_loss, flow_loss_cond, reflow_loss, reflow_pairs
 from .flow_samplers import FLOW_SAMPLERS
 from .losses import (
     contrastive_loss,
@@ -51,6 +52,7 @@ from .models.latent_unet import LatentUNet, LatentUNetConfig
 from .models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
 from .models.prior import Prior, PriorConfig
 from .models.unet import EpsFromV, TextUNet, UNetConfig
+from .models.video_dit import VideoDiT, VideoDiTConfig
 from .models.vae import VAE, VAEConfig, measure_scaling_factor
 from .saving import config_from_dict, load_model
 from .schedules import alphas_cumprod, cosine_betas, flow_sigmas, linear_betas
@@ -77,6 +79,8 @@ MODELS = {
     "unclip_decoder": recipes.UNCLIP_DECODER_RECIPE,  # Chapter 8b: CLIP image -> picture
     "prior_diffusion": recipes.PRIOR_DIFFUSION_RECIPE,  # ... text -> image embedding
     "prior_regression": recipes.PRIOR_REGRESSION_RECIPE,  # ... its control
+    "video_clip": recipes.VIDEO_CLIP_RECIPE,  # Chapter 10: a CLIP of clips
+    "video": recipes.VIDEO_RECIPE,  # ... the text-to-video transformer
 }
 
 
@@ -340,6 +344,63 @@ FAMILIES["latent"] = Family(  # Chapter 8's loss and wrapper, on the VAE's laten
     loss=FAMILIES["t2i"].loss,
     data=_latent_data,
     ready=FAMILIES["t2i"].ready,
+    mixed_precision=True,
+)
+
+
+def _video_clip_batches(recipe: dict) -> Callable:
+    """``batch(step, generator)``: fresh captioned clips of the training combinations and
+    wordings, seeded by the step (as :func:`_clip_batches`)."""
+    run, d = recipe["train"], recipe["data"]
+
+    def batch(step: int, generator=None):
+        seed = run["seed"] * 1_000_003 + step
+        clips = make_clips(run["batch_size"], seed, split="train", p_omit=d["p_omit"])
+        return clips.clips, clips.captions
+
+    return batch
+
+
+@torch.no_grad()
+def video_latents(vae: VAE, clips: torch.Tensor) -> torch.Tensor:
+    """Every frame of ``clips`` (N, F, 3, 32, 32) through the autoencoder, one frame at a
+    time as the first latent video models did (Blattmann et al. 2023, "Align your
+    Latents", Sec. 3): the scaled
+    posterior means (N, F, 4, 8, 8)."""
+    frames = clips.flatten(0, 1).to(vae.scaling_factor.device)
+    z = torch.cat([vae.encode(x)[0] for x in frames.split(2000)]) * vae.scaling_factor
+    return z.view(*clips.shape[:2], *z.shape[1:]).cpu()
+
+
+@torch.no_grad()
+def _video_data(recipe: dict):
+    """(scaled latents (N, F, 4, 8, 8), token states (N, L, 64)) of ``n_clips`` training
+    clips; on the CPU."""
+    d = recipe["data"]
+    clips = make_clips(d["n_clips"], d["seed"], split="train", p_omit=d["p_omit"])
+    vae, clip = load(name_of(recipe["vae"])), load(name_of(recipe["text"]))
+    states = [
+        text_condition(clip, clips.captions[i : i + 1000], "cross_attention")
+        for i in range(0, len(clips.captions), 1000)
+    ]
+    width = max(c.shape[1] for c in states)
+    states = [torch.nn.functional.pad(c, (0, 0, 0, width - c.shape[1])) for c in states]
+    return video_latents(vae, clips.clips), torch.cat(states)
+
+
+FAMILIES["video_clip"] = Family(  # CLIP's loss on captioned clips
+    build=FAMILIES["clip"].build,
+    loss=FAMILIES["clip"].loss,
+    data=_video_clip_batches,
+    mixed_precision=True,
+)
+
+FAMILIES["video"] = Family(  # flow matching of a DiT on the clips' latents
+    build=_seeded(lambda r: VideoDiT(config_from_dict(VideoDiTConfig, r["model"]))),
+    loss=lambda r: functools.partial(
+        flow_loss_cond, p_uncond=r["p_uncond"], **r["flow"]
+    ),
+    data=_video_data,
     mixed_precision=True,
 )
 

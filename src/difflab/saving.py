@@ -22,6 +22,7 @@ from .models.mlp import MLPConfig, MLPDenoiser, VelocityMLP
 from .models.prior import Prior, PriorConfig
 from .models.unet import TextUNet, UNetConfig
 from .models.vae import VAE, VAEConfig
+from .models.video_dit import VideoDiT, VideoDiTConfig
 from .utils import local_seed
 
 #: the classes a checkpoint can hold, by the name stored in it, with their config dataclass
@@ -33,6 +34,7 @@ MODELS = {
     "VAE": (VAE, VAEConfig),
     "LatentUNet": (LatentUNet, LatentUNetConfig),
     "Prior": (Prior, PriorConfig),
+    "VideoDiT": (VideoDiT, VideoDiTConfig),
 }
 
 

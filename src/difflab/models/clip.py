@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.clips import clips_tokenizer
 from ..data.scenes import scenes_tokenizer
 from ..data.shapes import shapes_tokenizer
 from ..data.tokenizer import Tokenizer
@@ -42,9 +43,16 @@ class CLIPConfig:
     max_logit_scale: float = 100.0  # ... and is clamped at 100
     # the captions' words: "shapes" (Chapter 1) or "scenes" (the two-object scenes too)
     vocabulary: str = "shapes"
+    # frames the image side reads at once: 1 for pictures; a clip's F frames are stacked
+    # as 3F channels, so the first convolution sees what changes from frame to frame
+    frames: int = 1
 
 
-TOKENIZERS = {"shapes": shapes_tokenizer, "scenes": scenes_tokenizer}
+TOKENIZERS = {
+    "shapes": shapes_tokenizer,
+    "scenes": scenes_tokenizer,
+    "clips": clips_tokenizer,  # the video chapter: the shapes' words and the motions'
+}
 
 
 class ImageEncoder(nn.Module):
@@ -56,7 +64,7 @@ class ImageEncoder(nn.Module):
     def __init__(self, cfg: CLIPConfig):
         super().__init__()
         layers, c_in = (
-            [nn.Conv2d(3, cfg.channels[0], 3, padding=1), nn.GELU()],
+            [nn.Conv2d(3 * cfg.frames, cfg.channels[0], 3, padding=1), nn.GELU()],
             cfg.channels[0],
         )
         for c in cfg.channels:
@@ -167,8 +175,18 @@ class CLIP(nn.Module):
         )
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """Unit vectors (N, D) for images (N, 3, H, W), float in [0, 1], H = W = ``config.image_size``."""
-        check_images(images, self.config.image_size)
+        """Unit vectors (N, D) for images (N, 3, H, W), float in [0, 1], H = W =
+        ``config.image_size``; for a CLIP of clips (``config.frames`` = F > 1), clips
+        (N, F, 3, H, W), their frames stacked as 3F channels."""
+        f = self.config.frames
+        if f > 1:
+            if not isinstance(images, torch.Tensor) or images.shape[1:2] != (f,):
+                got = getattr(images, "shape", type(images).__name__)
+                raise ValueError(f"images must be clips (N, {f}, 3, H, W), got {got}")
+            check_images(images.flatten(0, 1), self.config.image_size)
+            images = images.flatten(1, 2)  # (N, 3F, H, W)
+        else:
+            check_images(images, self.config.image_size)
         return self.image_encoder(images.to(self.device, torch.float32))
 
     def forward(
