@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import torch
 
-from . import registry
+from . import latent, registry
 from ._checks import check_finite, check_int
 from .data.clips import (
     FRAMES,
@@ -97,9 +97,7 @@ def frame_by_frame(
     """Clips (N, F, 3, 32, 32) made the wrong way: the latent-space chapter's image model
     run once for every frame, on the same prompt, each frame from its own noise."""
     many = [p for p in prompts for _ in range(frames)]
-    from .latent import text_to_image  # the latent chapter's model, loaded on demand
-
-    images = text_to_image(many, scale=scale, seed=seed)
+    images = latent.text_to_image(many, scale=scale, seed=seed)
     return images.view(len(prompts), frames, 3, 32, 32)
 
 
