@@ -351,7 +351,7 @@ def read_attributes(images: torch.Tensor, threshold: float = 0.3):
     bright = images.amax(dim=1)  # (N, H, W)
     mask = bright > threshold
     found = mask.flatten(1).sum(1) >= 4
-    centroid = _centroid(mask.float())  # (N, 2)
+    centroid = centre_of(mask.float())  # (N, 2)
     position = torch.cdist(centroid, CENTRE).argmin(1)
     peak = bright.flatten(1).amax(1)[:, None, None]
     core = (bright > 0.6 * peak).float()[:, None]  # (N, 1, H, W)
@@ -410,7 +410,7 @@ def _check_images(images) -> None:
         raise ValueError(f"images must be a tensor (N, 3, 32, 32) in [0, 1], got {got}")
 
 
-def _centroid(w: torch.Tensor) -> torch.Tensor:
+def centre_of(w: torch.Tensor) -> torch.Tensor:
     """The centroid (column, row) in pixels of each weight map w (N, H, W): (N, 2)."""
     grid = torch.arange(32, dtype=torch.float32) + 0.5
     area = w.sum((1, 2)).clamp_min(1)
@@ -431,7 +431,7 @@ def _template_iou(s, z, position, centroid, soft, threshold) -> torch.Tensor:
         position,
     )
     tmpl = render(attrs, jitter=False).amax(1) > threshold  # (N, H, W)
-    shift = (centroid - _centroid(tmpl.float())).round().long()
+    shift = (centroid - centre_of(tmpl.float())).round().long()
     cover = (
         render(attrs, jitter=False).amax(1) / RGB[0].max()
     )  # soft coverage in [0, 1]

@@ -252,15 +252,22 @@ def _latent_data(recipe: dict):
     images, captions = latent_images(recipe["data"])
     vae, clip = load(name_of(recipe["vae"])), load(name_of(recipe["text"]))
     z = torch.cat([vae.encode(x)[0] for x in images.split(1000)]) * vae.scaling_factor
-    how = recipe["model"]["conditioning"]
+    return z, text_conditions(clip, captions, recipe["model"]["conditioning"])
+
+
+def text_conditions(clip: CLIP, captions: list[str], conditioning: str) -> torch.Tensor:
+    """:func:`text_condition` of many captions, a thousand at a time; token states are
+    padded with zeros to the longest caption. On the CPU."""
     chunks = [captions[i : i + 1000] for i in range(0, len(captions), 1000)]
-    conds = [text_condition(clip, c, how) for c in chunks]
-    if how != "pooled":  # pad every chunk's token states to the longest caption
+    conds = [text_condition(clip, c, conditioning).cpu() for c in chunks]
+    if (
+        conditioning != "pooled"
+    ):  # pad every chunk's token states to the longest caption
         width = max(c.shape[1] for c in conds)
         conds = [
             torch.nn.functional.pad(c, (0, 0, 0, width - c.shape[1])) for c in conds
         ]
-    return z, torch.cat(conds)
+    return torch.cat(conds)
 
 
 def _unet(recipe: dict) -> TextUNet:
@@ -379,13 +386,8 @@ def _video_data(recipe: dict):
     d = recipe["data"]
     clips = make_clips(d["n_clips"], d["seed"], split="train", p_omit=d["p_omit"])
     vae, clip = load(name_of(recipe["vae"])), load(name_of(recipe["text"]))
-    states = [
-        text_condition(clip, clips.captions[i : i + 1000], "cross_attention")
-        for i in range(0, len(clips.captions), 1000)
-    ]
-    width = max(c.shape[1] for c in states)
-    states = [torch.nn.functional.pad(c, (0, 0, 0, width - c.shape[1])) for c in states]
-    return video_latents(vae, clips.clips), torch.cat(states)
+    states = text_conditions(clip, clips.captions, "cross_attention")
+    return video_latents(vae, clips.clips), states
 
 
 FAMILIES["video_clip"] = Family(  # CLIP's loss on captioned clips

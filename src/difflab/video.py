@@ -22,18 +22,17 @@ from . import latent, registry
 from ._checks import check_finite, check_int
 from .data.clips import (
     FRAMES,
-    MOTION_WORDS,
     MOTIONS,
+    N_COMBOS,
     SPEED,
     ClipAttributes,
     describe_clips,
     is_heldout,
-    N_COMBOS,
 )
-from .data.shapes import COLOURS, SHAPES
+from .data.shapes import COLOURS
 from .flow_samplers import euler_sample
 from .guidance import cfg
-from .metrics import read_attributes
+from .metrics import centre_of, read_attributes
 from .schedules import flow_sigmas
 from .t2i import _check_prompts, warn_unknown
 
@@ -114,12 +113,7 @@ def read_clips(clips: torch.Tensor, threshold: float = 0.3) -> ClipReading:
     _check_clips(clips)
     frames = clips.detach().float().cpu().flatten(0, 1)
     got = read_attributes(frames, threshold)
-    mask = (frames.amax(1) > threshold).float()  # (N F, H, W)
-    grid = torch.arange(32, dtype=torch.float32) + 0.5
-    area = mask.sum((1, 2)).clamp_min(1)
-    centre = torch.stack(
-        [(mask * grid).sum((1, 2)) / area, (mask * grid[:, None]).sum((1, 2)) / area], 1
-    )
+    centre = centre_of((frames.amax(1) > threshold).float())  # (N F, 2)
     n, f = clips.shape[:2]
     return ClipReading(
         got.shape.view(n, f), got.colour.view(n, f), centre.view(n, f, 2)
@@ -260,8 +254,6 @@ def _check_clips(clips) -> None:
 
 
 __all__ = [
-    "MOTION_WORDS",
-    "SHAPES",
     "clip_shares",
     "decode",
     "direction",
