@@ -45,7 +45,10 @@ Each module holds one idea of the book under the name the book uses, one line ea
   (Chapter 10)
 - ``plot``: every static figure of the book, and the animations that play in a static page
 - ``explore``: the widgets: explorers that put a chapter's parameter under a slider
+- ``i18n``: the book's language: figure labels and check lines in English or Japanese
 """
+
+from . import i18n
 
 from .utils import (
     check_env,
@@ -58,6 +61,8 @@ from .utils import (
     set_threads,
     timer,
 )
+
+i18n.use_language()  # DIFFLAB_LANG=ja (the Japanese notebooks): Japanese labels and font
 
 __version__ = "0.1.0"
 __all__ = [

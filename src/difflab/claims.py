@@ -15,12 +15,16 @@ must pass (the limit, marked as a test so that it is not read as a result)::
 
 and raises ``AssertionError`` with the same lines, the failed ones marked, when any test fails.
 A number that is NaN fails every test. The sentence is written once: the assert and the printed
-line come from one call.
+line come from one call. In the Japanese notebooks the lines are printed in Japanese
+(:mod:`difflab.i18n`); the test stays the same.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .i18n import pad, translate
+from .i18n import width as text_width
 
 
 @dataclass(frozen=True)
@@ -104,12 +108,15 @@ def holds(name: str, condition: bool, shown: str) -> Measure:
 
 
 def _lines(claim: str, measures: tuple[Measure, ...]) -> list[str]:
-    width = max(len(m.name) for m in measures)
-    shown = max(len(m.shown) for m in measures)
-    lines = [f"check: {claim}"]
-    for m in measures:
+    """The printed check, in the book's language (:mod:`difflab.i18n`)."""
+    names = [translate(m.name) for m in measures]
+    shows = [translate(m.shown) for m in measures]
+    width, shown = max(map(text_width, names)), max(map(text_width, shows))
+    lines = [translate(f"check: {claim}")]
+    for m, name, show in zip(measures, names, shows):
         mark = "" if m.passed else "   <- FAILED"
-        lines.append(f"  {m.name:<{width}}  {m.shown:>{shown}}  (test: {m.test}){mark}")
+        test = translate(f"(test: {m.test})")
+        lines.append(f"  {pad(name, width)}  {pad(show, shown, right=True)}  {test}{mark}")
     return lines
 
 

@@ -1,0 +1,265 @@
+"""The Japanese edition: catalogues from the English pages, Japanese notebooks from both.
+
+    python scripts/translate.py update   # after an English edit: extract, then update locales/ja
+    python scripts/translate.py render   # write book_ja/*.ipynb from book/ and the catalogues
+    python scripts/translate.py check    # exit 1 if book_ja/ or a catalogue is out of step
+    python scripts/translate.py status   # entries per page: translated, fuzzy, untranslated
+
+The English pages are the only source. Sphinx's gettext builder extracts their prose (one
+.pot per page; notebook code and outputs are not extracted), ``sphinx-intl`` merges it into
+``locales/ja/LC_MESSAGES/<page>.po`` and marks an entry "fuzzy" when its English changed.
+The Japanese site is built from the English pages with ``language: ja``
+(``scripts/build_ja.py``); the Japanese notebooks for Colab are written here: code cells
+copied byte for byte, every markdown unit replaced by its translation (English where an
+entry is untranslated or fuzzy), and one generated first cell that sets the language.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCALES = ROOT / "locales"
+PO_DIR = LOCALES / "ja" / "LC_MESSAGES"
+BOOK_JA = ROOT / "book_ja"
+BUILD = ROOT / "_build"
+
+
+def book_config(root: Path = ROOT, **sphinx_config) -> dict:
+    """_config.yml with its notebooks left unexecuted and ``sphinx_config`` added."""
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    config["execute"] = {**config.get("execute", {}), "execute_notebooks": "off"}
+    config["sphinx"]["config"].update(sphinx_config)
+    # the paths a config file elsewhere (in _build) reads relative to itself
+    ext = config["sphinx"]["local_extensions"]
+    config["sphinx"]["local_extensions"] = {k: str(root / v) for k, v in ext.items()}
+    return config
+
+
+def extract(root: Path = ROOT) -> Path:
+    """Sphinx's gettext builder over the English book: one .pot per page, in _build/gettext."""
+    out = root / "_build" / "i18n"
+    config = out / "_config_gettext.yml"
+    out.mkdir(parents=True, exist_ok=True)
+    config.write_text(yaml.safe_dump(book_config(root)))
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb), "build", str(root), "--config", str(config), "--path-output", str(out)]
+    cmd += ["--builder", "custom", "--custom-builder", "gettext"]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return out / "_build" / "gettext"
+
+
+def update(root: Path = ROOT) -> None:
+    """Extract the English pages and merge them into locales/ja (sphinx-intl marks an entry
+    fuzzy when its English changed); then fill what needs no translator (:func:`autofill`)."""
+    pot = extract(root)
+    intl = Path(sys.executable).with_name("sphinx-intl")
+    cmd = [str(intl), "update", "-p", str(pot), "-l", "ja", "-d", str(root / "locales")]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    for path in po_files(root):
+        catalog = read_po(path)
+        for message in entries(catalog):
+            autofill(message)
+        write_po(path, catalog)
+
+
+_BADGE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)/book/([^/)]+\.ipynb)\)$")
+
+
+def autofill(message) -> None:
+    """Fill an entry no translator needs to write: the Colab badge (it opens the Japanese
+    notebook) and a message without English words (numbers, math, code), kept as it is."""
+    badge = _BADGE.match(message.id)
+    if message.id == "Open In Colab":  # the badge's label, Colab's own words
+        message.string = message.id
+    elif badge:
+        message.string = message.id.replace("/book/", "/book_ja/")
+    elif not has_words(message.id):
+        message.string = message.id
+    else:
+        return
+    message.flags.discard("fuzzy")
+
+
+# --- the catalogues ------------------------------------------------------------------------
+def po_files(root: Path = ROOT) -> list[Path]:
+    return sorted((root / "locales" / "ja" / "LC_MESSAGES").rglob("*.po"))
+
+
+def read_po(path: Path):
+    from babel.messages import pofile
+
+    with open(path, "rb") as f:
+        return pofile.read_po(f, charset="utf-8")
+
+
+def write_po(path: Path, catalog) -> None:
+    from babel.messages import pofile
+
+    with open(path, "wb") as f:
+        pofile.write_po(f, catalog, width=76)
+
+
+def entries(catalog):
+    """The catalogue's messages, without its header."""
+    return [m for m in catalog if m.id]
+
+
+# what a translation must keep as it is: math, inline code, roles, link targets, URLs
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$]+\$", re.S)
+_CODE = re.compile(r"``.+?``|`[^`]+`")
+_ROLE = re.compile(r"\{[a-z:-]+\}`[^`]*`")
+_TARGET = re.compile(r"\]\(([^)\s]+)\)")
+_LETTERS = re.compile(r"[A-Za-z]{2,}")
+
+
+def kept_parts(text: str) -> list[str]:
+    """The parts of an English message its translation must contain verbatim."""
+    parts = _ROLE.findall(text)
+    rest = _ROLE.sub(" ", text)
+    parts += _MATH.findall(rest)
+    rest = _MATH.sub(" ", rest)
+    parts += _CODE.findall(rest)
+    parts += [f"]({t})" for t in _TARGET.findall(rest)]
+    return parts
+
+
+def prose(text: str) -> str:
+    """``text`` without its math, code, roles, link targets and URLs."""
+    rest = _MATH.sub(" ", _ROLE.sub(" ", text))
+    return _CODE.sub(" ", re.sub(r"\]\([^)]*\)|https?://\S+", " ", rest))
+
+
+def has_words(text: str) -> bool:
+    """True when ``text`` has English words outside math, code, roles and URLs."""
+    return bool(_LETTERS.search(prose(text)))
+
+
+# --- the term base: the glossary's headings, "English terms · Japanese terms" --------------
+_HEADING = re.compile(r"^([^\s:#\[<].*?) · (.+)$")
+
+
+def _split_top(text: str, seps: str) -> list[str]:
+    """``text`` split at ``seps`` outside parentheses （...） and (...)."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch in "（(" and 1 or 0
+        depth -= ch in "）)" and 1 or 0
+        if ch in seps and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [p.strip() for p in parts + [cur] if p.strip()]
+
+
+def _japanese_forms(ja: str) -> set[str]:
+    forms = set()
+    for item in _split_top(ja.replace("（本書の用語）", ""), "、；"):
+        plain = _MATH.sub("", item).strip()
+        head = re.split(r"[（(]", plain)[0].strip()
+        forms |= {item, plain, head}
+        for inner in re.findall(r"[（(]([^）)]*)[）)]", plain):
+            forms |= {p.strip() for p in re.split(r"[、：:]", inner) if p.strip()}
+    return {f for f in forms if f}
+
+
+def terms(root: Path = ROOT) -> list[tuple[str, set[str]]]:
+    """(English term, its Japanese forms), longest English first, from book/glossary.md."""
+    found = []
+    for line in (root / "book" / "glossary.md").read_text().splitlines():
+        m = _HEADING.match(line)
+        if not m:
+            continue
+        en, ja = m.groups()
+        en_items, ja_items = _split_top(en, ",;"), _split_top(ja, "、；")
+        paired = len(en_items) == len(ja_items)  # "A, B · a、b": A is a, B is b
+        for i, item in enumerate(en_items):
+            forms = _japanese_forms(ja_items[i] if paired else ja)
+            term = re.sub(r"\s*\([^)]*\)", "", _MATH.sub("", item)).strip()
+            term = re.sub(r"^The ", "", term)
+            if _LETTERS.search(term):
+                found.append((term, forms))
+    return sorted(found, key=lambda t: -len(t[0]))
+
+
+def term_problems(msgid: str, msgstr: str, base, waived=()) -> list[str]:
+    """The glossary terms ``msgid`` uses whose Japanese form ``msgstr`` lacks (longest first;
+    a term inside a longer one counts once; ``waived``: terms a translator comment excuses)."""
+    text, problems = prose(msgid), []
+    for term, forms in base:
+        pattern = rf"(?<![A-Za-z-]){re.escape(term)}(?:s|es)?(?![A-Za-z-])"
+        if re.search(pattern, text, re.I):
+            text = re.sub(pattern, " ", text, flags=re.I)
+            if term.lower() not in waived and not any(f in msgstr for f in forms):
+                problems.append(f"term {term!r}: use one of {sorted(forms)}")
+    return problems
+
+
+# --- checking translations --------------------------------------------------------------------
+_WAIVE = re.compile(r"terms:\s*(.+)")
+
+
+def waived_terms(message) -> set[str]:
+    """Terms a translator comment ``# terms: -latent, -class`` excuses in this entry."""
+    out = set()
+    for comment in message.user_comments:
+        m = _WAIVE.search(comment)
+        if m:
+            out |= {t.strip().lstrip("-").lower() for t in m.group(1).split(",")}
+    return out
+
+
+def message_problems(message, base) -> list[str]:
+    """What is wrong with one entry's translation (empty when nothing is)."""
+    if not message.string:
+        return ["untranslated"]
+    problems = ["fuzzy"] if message.fuzzy else []
+    if _BADGE.match(message.id):
+        return problems
+    for part in kept_parts(message.id):
+        if part not in message.string:
+            problems.append(f"keep {part!r} verbatim")
+    problems += term_problems(message.id, message.string, base, waived_terms(message))
+    return problems
+
+
+def lint(paths: list[Path], root: Path = ROOT) -> int:
+    """Print every problem of the catalogues ``paths``; return how many there are."""
+    base, count = terms(root), 0
+    for path in paths:
+        catalog = read_po(path)
+        for m in entries(catalog):
+            for problem in message_problems(m, base):
+                count += 1
+                where = m.locations[0][1] if m.locations else "?"
+                print(f"{path.relative_to(root)}:{where}: {problem}\n    msgid: {m.id[:100]!r}")
+    return count
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["update", "render", "check", "status", "lint"])
+    parser.add_argument("pages", nargs="*", help="lint: .po files (all when none)")
+    args = parser.parse_args(argv)
+    if args.command == "update":
+        update()
+    elif args.command == "lint":
+        paths = [Path(p).resolve() for p in args.pages] or po_files()
+        n = lint(paths)
+        print(f"{n} problems in {len(paths)} catalogues")
+        return 1 if n else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
