@@ -3,7 +3,8 @@
     python scripts/make_student_edition.py                  # into _build/student
     python scripts/make_student_edition.py --out DIR --branch student
 
-For every book/ch*.ipynb this writes DIR/book/<name>.ipynb, in which
+For every book/ch*.ipynb this writes DIR/book/<name>.ipynb (and for every Japanese chapter,
+book_ja/ch*.ipynb, DIR/book_ja/<name>.ipynb, its exercises under "## 演習"), in which
 
 - a cell tagged ``solution`` becomes a stub: a comment naming the exercise and
   ``raise NotImplementedError("Exercise 2 of Chapter 3: write your solution here")``
@@ -21,7 +22,8 @@ For every book/ch*.ipynb this writes DIR/book/<name>.ipynb, in which
   installs the package from _config.yml's repository.url at repository.branch);
 - all outputs are cleared (and a cell without an id gets a stable one).
 
-It also writes DIR/zips/<name>.zip (the notebook and a README.txt saying how to open it)
+It also writes DIR/zips/<name>.zip (the notebook and a README.txt saying how to open it;
+DIR/zips/ja/<name>.zip for the Japanese chapters)
 and DIR/README.md listing the notebooks. DIR is what the workflow publishes to the
 student branch. It fails, naming the notebook and the cell, when a chapter's number of
 exercises differs from its number of solution cells, or a solution cell has
@@ -47,6 +49,7 @@ SOLUTION_TAG = "solution"
 DROPPED_TAGS = ("solution", "hide-cell")
 RAISES_TAG = "raises-exception"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+EXERCISE_HEADINGS = ("exercises", "演習")  # the English and the Japanese chapters
 HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 EXERCISE_RE = re.compile(r"^\*\*(\d+)\.\s*(.*?)\*\*")
 FENCE_RE = re.compile(r"^\s*(```|~~~)")
@@ -108,7 +111,7 @@ def exercise_markers(text: str, in_section: bool) -> tuple[list[tuple[int, str]]
             continue
         heading = HEADING_RE.match(line)
         if heading and len(heading.group(1)) <= 2:
-            in_section = heading.group(2).strip().lower() == "exercises"
+            in_section = heading.group(2).strip().lower() in EXERCISE_HEADINGS
             continue
         exercise = EXERCISE_RE.match(line)
         if in_section and exercise:
@@ -256,8 +259,10 @@ def student_badge(nb: dict, nb_name: str, url: str, branch: str) -> None:
         raise StudentEditionError(
             f"{nb_name}: no markdown cell to hold the Colab badge"
         )
-    rel = "book/" + Path(nb_name).name
-    line = badge(url, branch, rel) + "\n\n" + student_note(url)
+    rel = Path(nb_name).parent.name + "/" + Path(nb_name).name  # book/ or book_ja/
+    line = (
+        badge(url, branch, rel) + "\n\n" + student_note(url, rel.startswith("book_ja/"))
+    )
     text = source(md)
     if BADGE_RE.search(text):
         text = BADGE_RE.sub(lambda m: line, text, count=1)
@@ -268,8 +273,13 @@ def student_badge(nb: dict, nb_name: str, url: str, branch: str) -> None:
     md["source"] = text.splitlines(keepends=True)
 
 
-def student_note(url: str) -> str:
+def student_note(url: str, japanese: bool = False) -> str:
     """The one line under the badge that says what this edition is."""
+    if japanese:
+        return (
+            "*学生版: 演習の解答は空けてあり、読者が書く。解答つきの本は "
+            f"{url} にある。*"
+        )
     return (
         "*Student edition: the solutions of the exercises are left for you to write. "
         f"The full book, with solutions, is at {url}.*"
@@ -313,9 +323,26 @@ def notebook_json(nb: dict) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
-def zip_readme(name: str, url: str, ref: str, branch: str) -> str:
-    """README.txt of a chapter's zip: how to open the notebook."""
-    colab = badge(url, branch, f"book/{name}").rsplit("(", 1)[1].rstrip(")")
+def zip_readme(name: str, url: str, ref: str, branch: str, folder: str = "book") -> str:
+    """README.txt of a chapter's zip: how to open the notebook (in Japanese for book_ja)."""
+    colab = badge(url, branch, f"{folder}/{name}").rsplit("(", 1)[1].rstrip(")")
+    if folder == "book_ja":
+        return f"""{name}: 『文から画像へ』(From a sentence to a picture) の一章、学生版。
+章末の演習は読者が解く。各演習のセルは、コードで置き換えるまで
+NotImplementedError を送出する。
+
+Google Colab で (インストール不要):
+  {colab} を開く。
+  または https://colab.research.google.com で「ファイル > ノートブックをアップロード」から
+  {name} を選ぶ。最初の二つのセルを実行すると、言語が日本語になり、本のパッケージ
+  difflab がインストールされる。
+
+手元の Jupyter で (Python 3.10 以降):
+  python -m pip install "difflab @ git+{url}@{ref}" jupyterlab
+  jupyter lab {name}
+
+解答つきの本: {url}
+"""
     return f"""{name}: a chapter of "From a sentence to a picture", student edition.
 The exercises at the end are left for you: each has a cell that raises
 NotImplementedError until you replace it with your code.
@@ -353,8 +380,11 @@ def title_of(nb: dict) -> str:
     return ""
 
 
-def index_readme(rows: list[tuple[str, str, int]], url: str, branch: str) -> str:
-    """DIR/README.md: one line per notebook, with its Colab badge and its zip."""
+def index_readme(
+    rows: list[tuple[str, str, int]], url: str, branch: str, japanese=()
+) -> str:
+    """DIR/README.md: one line per notebook, with its Colab badge and its zip; the
+    Japanese chapters (``japanese``, rows of book_ja/) in a second table."""
     lines = [
         '# "From a sentence to a picture": student edition',
         "",
@@ -362,44 +392,62 @@ def index_readme(rows: list[tuple[str, str, int]], url: str, branch: str) -> str
         "solution is a cell that raises `NotImplementedError` until you replace it.",
         f"The full book, with solutions: {url}",
         "",
-        "| chapter | notebook | exercises | open | download |",
-        "|---|---|---|---|---|",
     ]
-    for name, title, n in rows:
-        colab = badge(url, branch, f"book/{name}")
-        link = f"[book/{name}](book/{name})"
-        zipped = f"[zip](zips/{Path(name).stem}.zip)"
-        lines.append(f"| {title} | {link} | {n} | {colab} | {zipped} |")
+    tables = [
+        ("book", "zips", rows, "| chapter | notebook | exercises | open | download |")
+    ]
+    if japanese:
+        lines_ja = "| 章 | ノートブック | 演習 | 開く | ダウンロード |"
+        tables.append(("book_ja", "zips/ja", japanese, lines_ja))
+    for folder, zips, table, header in tables:
+        if folder == "book_ja":
+            lines += ["", "## 日本語版 (Japanese)", ""]
+        lines += [header, "|---|---|---|---|---|"]
+        for name, title, n in table:
+            colab = badge(url, branch, f"{folder}/{name}")
+            link = f"[{folder}/{name}]({folder}/{name})"
+            zipped = f"[zip]({zips}/{Path(name).stem}.zip)"
+            lines.append(f"| {title} | {link} | {n} | {colab} | {zipped} |")
     return "\n".join(lines) + "\n"
 
 
 def make_edition(out: Path, branch: str = "student", root: Path = ROOT) -> list[tuple]:
-    """Write the student edition of every chapter under ``root`` into ``out``.
+    """Write the student edition of every chapter under ``root`` into ``out``: the English
+    chapters into out/book and out/zips, the Japanese ones (book_ja/) into out/book_ja and
+    out/zips/ja.
 
-    Returns (notebook name, chapter title, stubs) per chapter. Stale chapters in
-    out/book and out/zips (ones no longer in the book) are removed."""
+    Returns (notebook name, chapter title, stubs) per chapter (the English ones first, the
+    Japanese ones named book_ja/<name>). Stale chapters (no longer in the book) are removed."""
     out = Path(out).resolve()
     if out == Path(root).resolve():
         raise StudentEditionError(
             f"--out {out} is the repository: it would overwrite book/"
         )
     url, ref = repo_and_ref(root)
-    (out / "book").mkdir(parents=True, exist_ok=True)
-    (out / "zips").mkdir(parents=True, exist_ok=True)
-    rows = []
-    for path in chapters(root):
-        nb_name = path.relative_to(root).as_posix()
-        nb, n = student_notebook(json.loads(path.read_text()), nb_name, url, branch)
-        text = notebook_json(nb)
-        (out / "book" / path.name).write_text(text)
-        readme = zip_readme(path.name, url, ref, branch)
-        write_zip(out / "zips" / f"{path.stem}.zip", path.name, text, readme)
-        rows.append((path.name, title_of(nb), n))
-    names = {name for name, _, _ in rows}
-    for stale in [*(out / "book").glob("ch*.ipynb"), *(out / "zips").glob("ch*.zip")]:
-        if f"{stale.stem}.ipynb" not in names:
-            stale.unlink()
-    (out / "README.md").write_text(index_readme(rows, url, branch))
+    rows, japanese = [], []
+    for folder, zips in (("book", out / "zips"), ("book_ja", out / "zips" / "ja")):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        zips.mkdir(parents=True, exist_ok=True)
+        written = []
+        for path in sorted((root / folder).glob("ch*.ipynb")):
+            nb_name = path.relative_to(root).as_posix()
+            nb, n = student_notebook(json.loads(path.read_text()), nb_name, url, branch)
+            text = notebook_json(nb)
+            (out / folder / path.name).write_text(text)
+            readme = zip_readme(path.name, url, ref, branch, folder)
+            write_zip(zips / f"{path.stem}.zip", path.name, text, readme)
+            written.append((path.name, title_of(nb), n))
+        names = {name for name, _, _ in written}
+        for stale in [*(out / folder).glob("ch*.ipynb"), *zips.glob("ch*.zip")]:
+            if f"{stale.stem}.ipynb" not in names:
+                stale.unlink()
+        if folder == "book":
+            rows += written
+        else:
+            japanese = written
+            rows += [(f"book_ja/{name}", title, n) for name, title, n in written]
+    english = [r for r in rows if not r[0].startswith("book_ja/")]
+    (out / "README.md").write_text(index_readme(english, url, branch, japanese))
     return rows
 
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import yaml
 
+from difflab.i18n import NUMBER, key
+
 ROOT = Path(__file__).resolve().parents[1]
 LOCALES = ROOT / "locales"
 PO_DIR = LOCALES / "ja" / "LC_MESSAGES"
@@ -45,14 +47,23 @@ def book_config(root: Path = ROOT, **sphinx_config) -> dict:
     return config
 
 
-def extract(root: Path = ROOT) -> Path:
-    """Sphinx's gettext builder over the English book: one .pot per page, in _build/gettext."""
-    out = root / "_build" / "i18n"
+def extract(root: Path = ROOT, out: Path | None = None) -> Path:
+    """Sphinx's gettext builder over the English book: one .pot per page; returns their
+    folder (``out``/_build/gettext; ``out`` is _build/i18n unless given)."""
+    out = out or root / "_build" / "i18n"
     config = out / "_config_gettext.yml"
     out.mkdir(parents=True, exist_ok=True)
     config.write_text(yaml.safe_dump(book_config(root)))
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb), "build", str(root), "--config", str(config), "--path-output", str(out)]
+    cmd = [
+        str(jb),
+        "build",
+        str(root),
+        "--config",
+        str(config),
+        "--path-output",
+        str(out),
+    ]
     cmd += ["--builder", "custom", "--custom-builder", "gettext"]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return out / "_build" / "gettext"
@@ -62,17 +73,46 @@ def update(root: Path = ROOT) -> None:
     """Extract the English pages and merge them into locales/ja (sphinx-intl marks an entry
     fuzzy when its English changed); then fill what needs no translator (:func:`autofill`)."""
     pot = extract(root)
+    before = {p: translated(read_po(p)) for p in po_files(root)}
     intl = Path(sys.executable).with_name("sphinx-intl")
     cmd = [str(intl), "update", "-p", str(pot), "-l", "ja", "-d", str(root / "locales")]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     for path in po_files(root):
         catalog = read_po(path)
+        old = {key(k)[0]: (k, v) for k, v in before.get(path, {}).items()}
         for message in entries(catalog):
+            message.flags.discard("python-format")  # prose, not a format string ("10% of")
             autofill(message)
+            if (not message.string or message.fuzzy) and key(message.id)[0] in old:
+                carried = carry_numbers(*old[key(message.id)[0]], message.id)
+                if carried is not None:
+                    message.string = carried
+                    message.flags.discard("fuzzy")
         write_po(path, catalog)
 
 
-_BADGE = re.compile(r"^\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)/book/([^/)]+\.ipynb)\)$")
+def translated(catalog) -> dict[str, str]:
+    return {m.id: m.string for m in entries(catalog) if m.string and not m.fuzzy}
+
+
+def carry_numbers(old_id: str, old_str: str, new_id: str) -> str | None:
+    """The translation of ``new_id``, which differs from ``old_id`` only in its numbers (a
+    time, a date, a count written by a script): ``old_str`` with each of the old numbers
+    replaced by the new one, in order. None when a number is not found in ``old_str``."""
+    olds, news = NUMBER.findall(old_id), NUMBER.findall(new_id)
+    out, pos = old_str, 0
+    for a, b in zip(olds, news):
+        at = out.find(a, pos)
+        if at < 0:
+            return None
+        out = out[:at] + b + out[at + len(a) :]
+        pos = at + len(b)
+    return out
+
+
+_BADGE = re.compile(
+    r"^\[!\[Open In Colab\]\([^)]*\)\]\(([^)]*)/book/([^/)]+\.ipynb)\)$"
+)
 
 
 def autofill(message) -> None:
@@ -146,6 +186,7 @@ def has_words(text: str) -> bool:
 
 # --- the term base: the glossary's headings, "English terms · Japanese terms" --------------
 _HEADING = re.compile(r"^([^\s:#\[<].*?) · (.+)$")
+_FUNCTION_WORDS = {"and", "or", "of", "the"}  # what is left of "$y$ and $\sigma$"
 
 
 def _split_top(text: str, seps: str) -> list[str]:
@@ -187,7 +228,7 @@ def terms(root: Path = ROOT) -> list[tuple[str, set[str]]]:
             forms = _japanese_forms(ja_items[i] if paired else ja)
             term = re.sub(r"\s*\([^)]*\)", "", _MATH.sub("", item)).strip()
             term = re.sub(r"^The ", "", term)
-            if _LETTERS.search(term):
+            if _LETTERS.search(term) and term.lower() not in _FUNCTION_WORDS:
                 found.append((term, forms))
     return sorted(found, key=lambda t: -len(t[0]))
 
@@ -198,8 +239,9 @@ def term_problems(msgid: str, msgstr: str, base, waived=()) -> list[str]:
     text, problems = prose(msgid), []
     for term, forms in base:
         pattern = rf"(?<![A-Za-z-]){re.escape(term)}(?:s|es)?(?![A-Za-z-])"
-        if re.search(pattern, text, re.I):
-            text = re.sub(pattern, " ", text, flags=re.I)
+        flags = 0 if term.isupper() else re.I  # CLIP the model, not a video clip
+        if re.search(pattern, text, flags):
+            text = re.sub(pattern, " ", text, flags=flags)
             if term.lower() not in waived and not any(f in msgstr for f in forms):
                 problems.append(f"term {term!r}: use one of {sorted(forms)}")
     return problems
@@ -242,17 +284,208 @@ def lint(paths: list[Path], root: Path = ROOT) -> int:
             for problem in message_problems(m, base):
                 count += 1
                 where = m.locations[0][1] if m.locations else "?"
-                print(f"{path.relative_to(root)}:{where}: {problem}\n    msgid: {m.id[:100]!r}")
+                print(
+                    f"{path.relative_to(root)}:{where}: {problem}\n    msgid: {m.id[:100]!r}"
+                )
     return count
+
+
+# --- the Japanese notebooks ----------------------------------------------------------------
+FIRST_CELL = """\
+# 日本語版: scripts/translate.py が書いたセル。図のラベルとチェックの出力を日本語にする
+# (difflab.i18n)。ここから下のコードは英語版 book/NAME と同じ。
+import os
+
+os.environ["DIFFLAB_LANG"] = "ja"
+""".rstrip("\n")
+_PREFIX = set("#*+->|:)}.$0123456789 ")
+
+
+def _normalise(text: str) -> tuple[str, list[int]]:
+    """``text`` with every run of whitespace as one space, and where each character came from."""
+    out, where = [], []
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if out and out[-1] == " ":
+                continue
+            ch = " "
+        out.append(ch)
+        where.append(i)
+    return "".join(out), where
+
+
+def _is_unit(source: str, start: int, end: int) -> bool:
+    """True when source[start:end] is a whole unit: only markdown markers before it on its
+    line, and the line's end (or a table's ``|``) after it."""
+    line_start = source.rfind("\n", 0, start) + 1
+    before = source[line_start:start]
+    after = source[end:].split("\n", 1)[0].strip()
+    return (
+        not before.strip() or set(before) <= _PREFIX or before.rstrip().endswith("|")
+    ) and (after in ("", "$$") or after.startswith("|"))
+
+
+def translate_markdown(source: str, messages: dict[str, str]) -> tuple[str, set[str]]:
+    """``source`` with every unit that ``messages`` (msgid -> msgstr) has replaced, longest
+    msgid first; also the msgids found. A unit inside a replaced one is not looked up again."""
+    norm, where = _normalise(source)
+    spans = []  # (start, end, msgstr) in source
+    found = set()
+    for msgid in sorted(messages, key=len, reverse=True):
+        if messages[msgid] == msgid:  # nothing to replace (maths, numbers, the English)
+            continue
+        target = " ".join(msgid.split())
+        for m in re.finditer(re.escape(target), norm):
+            start, end = where[m.start()], where[m.end() - 1] + 1
+            if any(a < end and start < b for a, b, _ in spans):
+                if any(a <= start and end <= b for a, b, _ in spans):
+                    found.add(msgid)
+                continue
+            if _is_unit(source, start, end):
+                spans.append((start, end, messages[msgid]))
+                found.add(msgid)
+    for start, end, text in sorted(spans, reverse=True):
+        source = source[:start] + text + source[end:]
+    return source, found
+
+
+def catalogue_messages(po: Path) -> dict[str, str]:
+    """msgid -> what the Japanese notebook shows: the translation, or the English where the
+    entry is untranslated or fuzzy (never an empty cell)."""
+    return {
+        m.id: (m.string if m.string and not m.fuzzy else m.id)
+        for m in entries(read_po(po))
+    }
+
+
+def placed_messages(po: Path) -> set[str]:
+    """The msgids a Japanese notebook must place: those whose text changes."""
+    return {k for k, v in catalogue_messages(po).items() if k != v}
+
+
+def render_notebook(english: Path, po: Path) -> tuple[dict, set[str]]:
+    """The Japanese notebook of ``english``, and the msgids its catalogue has that no markdown
+    cell contains (:func:`check` reports them)."""
+    nb = json.loads(english.read_text(encoding="utf-8"))
+    messages = catalogue_messages(po)
+    found = set()
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            text, got = translate_markdown("".join(cell["source"]), messages)
+            cell["source"] = text.splitlines(keepends=True)
+            found |= got
+    first = {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "difflab-language",
+        "metadata": {"tags": ["hide-input"]},
+        "outputs": [],
+        "source": FIRST_CELL.replace("NAME", english.name).splitlines(keepends=True),
+    }
+    nb["cells"].insert(0, first)
+    return nb, {k for k, v in messages.items() if k != v} - found
+
+
+def dumps(nb: dict) -> str:
+    return json.dumps(nb, ensure_ascii=False, indent=1) + "\n"
+
+
+def render(root: Path = ROOT) -> list[str]:
+    """Write book_ja/*.ipynb; return the msgids that could not be placed (should be none)."""
+    out = root / "book_ja"
+    out.mkdir(exist_ok=True)
+    lost = []
+    for english in sorted((root / "book").glob("*.ipynb")):
+        po = root / "locales" / "ja" / "LC_MESSAGES" / "book" / f"{english.stem}.po"
+        nb, missing = render_notebook(english, po)
+        (out / english.name).write_text(dumps(nb), encoding="utf-8")
+        lost += [f"{english.name}: {m[:90]!r}" for m in sorted(missing)]
+    return lost
+
+
+def stale(root: Path = ROOT, out: Path | None = None) -> list[str]:
+    """The pages whose catalogue's msgids differ from a fresh extraction of the English."""
+    pot_dir = extract(root, out)
+    pages = []
+    for pot in sorted(pot_dir.rglob("*.pot")):
+        po = root / "locales" / "ja" / "LC_MESSAGES" / pot.relative_to(pot_dir)
+        po = po.with_suffix(".po")
+        want = {m.id for m in entries(read_po(pot))}
+        have = {m.id for m in entries(read_po(po))} if po.exists() else set()
+        if want != have:
+            pages.append(
+                f"{po.relative_to(root)}: {len(want - have)} new, {len(have - want)} gone"
+            )
+    return pages
+
+
+def out_of_step(root: Path = ROOT) -> list[str]:
+    """What differs between book_ja/ and a fresh render from book/ and the catalogues."""
+    problems = []
+    english = {p.name for p in (root / "book").glob("*.ipynb")}
+    japanese = {p.name for p in (root / "book_ja").glob("*.ipynb")}
+    problems += [f"book_ja/{n} is missing" for n in sorted(english - japanese)]
+    problems += [
+        f"book_ja/{n} has no English notebook" for n in sorted(japanese - english)
+    ]
+    for name in sorted(english & japanese):
+        po = (
+            root
+            / "locales"
+            / "ja"
+            / "LC_MESSAGES"
+            / "book"
+            / name.replace(".ipynb", ".po")
+        )
+        nb, _ = render_notebook(root / "book" / name, po)
+        if (root / "book_ja" / name).read_text(encoding="utf-8") != dumps(nb):
+            problems.append(f"book_ja/{name} differs from a fresh render")
+    return problems
+
+
+def status(root: Path = ROOT) -> None:
+    """Entries per page: translated, fuzzy, untranslated."""
+    total = [0, 0, 0]
+    for path in po_files(root):
+        ms = entries(read_po(path))
+        row = [
+            sum(bool(m.string) and not m.fuzzy for m in ms),
+            sum(m.fuzzy for m in ms),
+        ]
+        row.append(len(ms) - row[0] - row[1])
+        total = [a + b for a, b in zip(total, row)]
+        print(
+            f"{path.relative_to(root)}: {row[0]} translated, {row[1]} fuzzy, {row[2]} untranslated"
+        )
+    share = total[0] / max(1, sum(total))
+    print(
+        f"all: {total[0]} translated ({share:.1%}), {total[1]} fuzzy, {total[2]} untranslated"
+    )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["update", "render", "check", "status", "lint"])
+    parser.add_argument(
+        "command", choices=["update", "render", "check", "status", "lint"]
+    )
     parser.add_argument("pages", nargs="*", help="lint: .po files (all when none)")
     args = parser.parse_args(argv)
     if args.command == "update":
         update()
+    elif args.command == "render":
+        lost = render()
+        for line in lost:
+            print("not placed:", line)
+        return 1 if lost else 0
+    elif args.command == "status":
+        status()
+    elif args.command == "check":
+        problems = stale() + out_of_step()
+        for line in problems:
+            print(line)
+        n = lint(po_files())
+        print(f"{len(problems)} pages out of step, {n} problems in the catalogues")
+        return 1 if problems or n else 0
     elif args.command == "lint":
         paths = [Path(p).resolve() for p in args.pages] or po_files()
         n = lint(paths)

@@ -52,3 +52,15 @@ def test_book_builds_with_warnings_as_errors(tmp_path):
     assert len(pages) >= 11
     for page in pages:
         assert (html / (page["file"] + ".html")).exists(), page["file"]
+
+
+def test_the_japanese_book_builds_with_warnings_as_errors(tmp_path):
+    """scripts/build_ja.py, unexecuted: a translation that breaks a reference fails here."""
+    import build_ja
+
+    done = build_ja.build(tmp_path, execute=False)
+    assert done.returncode == 0
+    html = tmp_path / "_build" / "html"
+    page = (html / "book" / "ch06_cfg.html").read_text(encoding="utf-8")
+    assert '<html lang="ja"' in page
+    assert 'href="../../book/ch06_cfg.html" hreflang="en"' in page

@@ -23,7 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "difflab"
 #: the variables a chapter's outputs depend on (difflab.utils reads them)
-ENVIRONMENT = ("DIFFLAB_BOOK", "DIFFLAB_FAST", "DIFFLAB_DEVICE", "DIFFLAB_THREADS")
+ENVIRONMENT = (
+    "DIFFLAB_BOOK",
+    "DIFFLAB_FAST",
+    "DIFFLAB_DEVICE",
+    "DIFFLAB_THREADS",
+    "DIFFLAB_LANG",
+)
 SUFFIXES = {".py", ".safetensors", ".json", ".md"}
 
 

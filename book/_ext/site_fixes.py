@@ -4,6 +4,8 @@
   loads sphinx-thebe anyway and injects its configuration script twice, which is a JavaScript
   error ("THEBE_JS_URL has already been declared") on every page. We drop its scripts and styles.
 - The theme puts a search field both in the top bar and in the sidebar; we keep the sidebar's.
+- Every page links to its counterpart in the other language (the Japanese site is
+  _build/html/ja, scripts/build_ja.py).
 - Japanese text (the glossary's terms, the sidebar's "用語集") is marked ``lang="ja"``, so that
   browsers pick Japanese glyph forms and a CJK font (``_static/book.css`` names the usual ones,
   falling back to the reader's system fonts) and screen readers read it as Japanese.
@@ -65,11 +67,27 @@ def mark_japanese(html: str) -> str:
 def mark_japanese_pages(app, exception):
     if exception is not None or app.builder.format != "html":
         return
+    if (app.config.language or "en").startswith("ja"):  # the whole page is lang="ja"
+        return
     for path in Path(app.outdir).rglob("*.html"):
         html = path.read_text(encoding="utf-8")
         marked = mark_japanese(html)
         if marked != html:
             path.write_text(marked, encoding="utf-8")
+
+
+def language_link(app, pagename, templatename, context, doctree):
+    """A link at the top of every page to the same page in the other language: the English
+    site is _build/html, the Japanese one _build/html/ja (scripts/build_ja.py)."""
+    if "body" not in context or app.builder.format != "html":
+        return
+    up = "../" * pagename.count("/")
+    if (app.config.language or "en").startswith("ja"):
+        href, text, lang = f"{up}../{pagename}.html", "English", "en"
+    else:
+        href, text, lang = f"{up}ja/{pagename}.html", "日本語", "ja"
+    link = f'<a href="{href}" hreflang="{lang}" lang="{lang}">{text}</a>'
+    context["body"] = f'<p class="language-switch">{link}</p>\n' + context["body"]
 
 
 def one_search_field(app, config):
@@ -79,5 +97,6 @@ def one_search_field(app, config):
 def setup(app):
     app.connect("config-inited", one_search_field)
     app.connect("html-page-context", drop_thebe, priority=900)
+    app.connect("html-page-context", language_link, priority=910)
     app.connect("build-finished", mark_japanese_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

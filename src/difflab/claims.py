@@ -116,7 +116,9 @@ def _lines(claim: str, measures: tuple[Measure, ...]) -> list[str]:
     for m, name, show in zip(measures, names, shows):
         mark = "" if m.passed else "   <- FAILED"
         test = translate(f"(test: {m.test})")
-        lines.append(f"  {pad(name, width)}  {pad(show, shown, right=True)}  {test}{mark}")
+        lines.append(
+            f"  {pad(name, width)}  {pad(show, shown, right=True)}  {test}{mark}"
+        )
     return lines
 
 

@@ -10,7 +10,8 @@ A catalogue key is the English text with every number written as ``{}``, so one 
 serves ``"s = 4"`` and ``"s = 8"``: ``"s = {}"`` -> ``"s = {0}"``; the translation puts the
 numbers back by position (``{0}``, ``{1}``, ...), in whatever order Japanese needs. A text made
 only of the models' own words (a prompt such as "a red circle moving right") is what the
-reader typed and stays English, as do texts without a word of two letters (numbers, math).
+reader typed and stays English, as do texts without a word of two letters (numbers, math);
+a key may hold such words as ``{w}``: ``"asked: {w}"`` -> ``"指示: {0}"``.
 
 With ``DIFFLAB_I18N_STRICT=1`` (the tests set it) a text that needs a translation and has
 none raises ``KeyError``, naming the text and the catalogue: so a chapter that draws a new
@@ -69,41 +70,74 @@ def needs_translation(text: str) -> bool:
 def translate(text: str, lang: str | None = None) -> str:
     """``text`` in ``lang`` (the book's language when None), from the catalogue.
 
-    A text wrapped over several lines is looked up whole (a Japanese translation is wrapped
-    again, at about half as many characters: a kanji is about two letters wide), else line by
-    line."""
+    A text wrapped over several lines is looked up whole (its translation is wrapped again to
+    the same width, :func:`wrap`), else line by line."""
     if (lang or language()) == "en" or not text.strip():
         return text
-    if "\n" in text:
-        whole = _lookup(" ".join(text.split()))
-        if whole is not None:
-            width = max(4, max(len(line) for line in text.split("\n")) * 5 // 9)
-            return "\n".join(whole[i : i + width] for i in range(0, len(whole), width))
-    return "\n".join(_translate_line(line) for line in text.split("\n"))
+    if "\n" not in text:
+        return _translate(text)
+    whole = _lookup(" ".join(text.split()))
+    if whole is not None:
+        return wrap(whole, max(len(line) for line in text.split("\n")))
+    lines = text.split("\n")
+    if all(_lookup(ln) is not None or not needs_translation(ln) for ln in lines):
+        return "\n".join(_lookup(ln) or ln for ln in lines)
+    return _translate(" ".join(text.split()))
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> list[tuple[re.Pattern, str]]:
+    """The catalogue's keys with ``{w}`` (any words the models read, e.g. a prompt) as
+    regular expressions; ``{}`` stands for a number there too."""
+    out = []
+    for k, v in catalogue().items():
+        if "{w}" in k:
+            parts = re.split(r"(\{w\}|\{\})", k)
+            rx = "".join(
+                "(.+?)"
+                if p == "{w}"
+                else f"({NUMBER.pattern})"
+                if p == "{}"
+                else re.escape(p)
+                for p in parts
+            )
+            out.append((re.compile(rx + "$"), v))
+    return out
 
 
 def _lookup(text: str) -> str | None:
     k, numbers = key(text)
     found = catalogue().get(k)
-    return None if found is None else found.format(*numbers)
-
-
-def _translate_line(line: str) -> str:
-    found = _lookup(line)
     if found is not None:
-        return found
-    k, _ = key(line)
-    if not needs_translation(line):
-        return line
-    if os.environ.get("DIFFLAB_I18N_RECORD"):  # scripts/translate.py labels collects these
+        return _fill(found, numbers)
+    for rx, translation in _patterns():
+        m = rx.match(text)
+        if m and not any(needs_translation(g) for g in m.groups()):
+            return _fill(translation, m.groups())
+    return None
+
+
+def _fill(translation: str, values) -> str:
+    """``translation`` with ``{0}``, ``{1}``, ... replaced by ``values`` (other braces, as in
+    LaTeX, are left alone)."""
+    return re.sub(r"\{(\d+)\}", lambda m: str(values[int(m.group(1))]), translation)
+
+
+def _translate(text: str) -> str:
+    found = _lookup(text)
+    if found is not None or not needs_translation(text):
+        return text if found is None else found
+    k, _ = key(text)
+    if os.environ.get(
+        "DIFFLAB_I18N_RECORD"
+    ):  # scripts/translate.py labels collects these
         with open(os.environ["DIFFLAB_I18N_RECORD"], "a", encoding="utf-8") as f:
             f.write(json.dumps(k, ensure_ascii=False) + "\n")
     if os.environ.get("DIFFLAB_I18N_STRICT") == "1":
         raise KeyError(
-            f"no Japanese for {line!r}: add the key {k!r} to {CATALOGUE} "
-            "(src/difflab/locale/ja.json)"
+            f"no Japanese for {text!r}: add the key {k!r} to src/difflab/locale/ja.json"
         )
-    return line
+    return text
 
 
 def width(text: str) -> int:
@@ -115,6 +149,22 @@ def pad(text: str, columns: int, right: bool = False) -> str:
     """``text`` padded with spaces to ``columns`` (see :func:`width`), left- or right-aligned."""
     fill = " " * max(0, columns - width(text))
     return fill + text if right else text + fill
+
+
+_TOKEN = re.compile(r"\s+|[^\s\u3000-\u9fff\uff00-\uffef]+|.")
+
+
+def wrap(text: str, columns: int) -> str:
+    """``text`` in lines of at most ``columns`` (:func:`width`): Latin words stay whole, a
+    line may break between any two Japanese characters."""
+    lines, line = [], ""
+    for token in _TOKEN.findall(text):
+        if line.strip() and width(line + token.rstrip()) > columns:
+            lines.append(line.rstrip())
+            line = "" if token.isspace() else token
+        else:
+            line += token
+    return "\n".join(lines + [line.rstrip()])
 
 
 def use_language() -> None:
