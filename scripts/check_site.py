@@ -4,7 +4,8 @@
     python scripts/check_site.py _build/html --screenshots shots/ --widths 1280 400
 
 Builds nothing: it serves the built HTML on 127.0.0.1, loads every page in headless Chromium
-(Debian's ``chromium`` package; the ``playwright`` Python package drives it) and fails if a page
+(Debian's ``chromium`` package, with ``fonts-noto-cjk`` for the Japanese pages; the
+``playwright`` Python package drives it) and fails if a page
 
 - raises a JavaScript error,
 - shows an image that does not load (an image of the book itself; the Colab badge and MathJax
@@ -16,7 +17,9 @@ Builds nothing: it serves the built HTML on 127.0.0.1, loads every page in headl
 - has a table wider than the text column at 1280 px (tables with maths are left out: MathJax
   comes from the internet, and raw TeX is wider than the rendered formula), or
 - is wider than the window at 400 px (something that makes a phone reader scroll the whole page;
-  code and printed results scroll inside their own boxes, which is fine).
+  code and printed results scroll inside their own boxes, which is fine), or
+- has no link to its counterpart in the other language, or one that does not lead to a page
+  linking back (the English site is the root, the Japanese one ``ja/``; scripts/build_ja.py).
 
 Tick labels printed over each other and titles covered by a colour key are refused earlier, when
 the figure is drawn (``difflab.plot.collisions``), so a chapter with one fails its tests.
@@ -76,6 +79,31 @@ TABLES_JS = r"""() => Array.from(document.querySelectorAll("article table")).fil
     head: (t.innerText || "").trim().split("\n")[0].slice(0, 60)}))"""
 
 
+def language_link_problems(page, url: str, base: str) -> list[str]:
+    """The link to the page's counterpart in the other language must exist and lead to a
+    page that links back here (book/_ext/site_fixes.py)."""
+    href = page.evaluate(
+        "() => { const a = document.querySelector('p.language-switch a');"
+        " return a ? a.href : null; }"
+    )
+    if href is None:
+        return ["no link to the page in the other language"]
+    other = page.context.new_page()
+    try:
+        resp = other.goto(href, wait_until="domcontentloaded")
+        if resp is None or resp.status >= 400:
+            return [f"the language link leads nowhere: {href[len(base) :]}"]
+        back = other.evaluate(
+            "() => { const a = document.querySelector('p.language-switch a');"
+            " return a ? a.href : null; }"
+        )
+    finally:
+        other.close()
+    if back != url:
+        return [f"the page in the other language does not link back here: {back}"]
+    return []
+
+
 def check_page(page, url: str, base: str) -> tuple[list[str], int]:
     """Load one page; return (problems, bytes of the page's own HTML and images)."""
     problems, loaded = [], []
@@ -123,6 +151,7 @@ def check_page(page, url: str, base: str) -> tuple[list[str], int]:
             problems.append(
                 f"table {table['width']} px wide in a {table['room']} px column: {table['head']!r}"
             )
+    problems += language_link_problems(page, url, base)
     page.set_viewport_size({"width": 400, "height": 900})
     page.wait_for_timeout(200)
     wide = page.evaluate("() => document.documentElement.scrollWidth")

@@ -81,7 +81,9 @@ def update(root: Path = ROOT) -> None:
         catalog = read_po(path)
         old = {key(k)[0]: (k, v) for k, v in before.get(path, {}).items()}
         for message in entries(catalog):
-            message.flags.discard("python-format")  # prose, not a format string ("10% of")
+            message.flags.discard(
+                "python-format"
+            )  # prose, not a format string ("10% of")
             autofill(message)
             if (not message.string or message.fuzzy) and key(message.id)[0] in old:
                 carried = carry_numbers(*old[key(message.id)[0]], message.id)
@@ -268,6 +270,8 @@ def message_problems(message, base) -> list[str]:
     problems = ["fuzzy"] if message.fuzzy else []
     if _BADGE.match(message.id):
         return problems
+    if re.match(r"\d+\. ", message.string):  # "6. Title" would be read as a list item
+        problems.append(f"write {message.string[:4]!r} with a backslash: '6\\. ...'")
     for part in kept_parts(message.id):
         if part not in message.string:
             problems.append(f"keep {part!r} verbatim")

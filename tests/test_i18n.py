@@ -31,7 +31,7 @@ def japanese(monkeypatch):
     i18n._patterns.cache_clear()
 
 
-def test_english_is_the_default_and_is_left_as_it_is(monkeypatch):
+def test_english_is_the_default_left_as_it_is(monkeypatch):
     monkeypatch.delenv("DIFFLAB_LANG", raising=False)
     assert i18n.language() == "en"
     assert i18n.translate("samples at s = 4") == "samples at s = 4"
@@ -62,13 +62,13 @@ def test_a_prompt_inside_a_label_stays_english(japanese):
     )
 
 
-def test_texts_without_words_and_prompts_need_no_translation():
+def test_texts_without_words_or_with_prompts_need_no_translation():
     assert not i18n.needs_translation("$x_t$ = 0.5")
     assert not i18n.needs_translation("a blue square")
     assert i18n.needs_translation("after training")
 
 
-def test_a_wrapped_label_is_looked_up_whole_and_wrapped_again(japanese):
+def test_a_wrapped_label_is_looked_up_whole_then_wrapped_again(japanese):
     out = i18n.translate("the loss of the long run,\ndrawn over every step")
     assert (
         out.replace("\n", "")
@@ -99,7 +99,7 @@ def test_a_missing_label_is_recorded_for_the_translator(
     ]
 
 
-def test_a_check_prints_in_japanese_and_aligns_by_display_width(japanese, capsys):
+def test_a_check_prints_in_japanese_aligned_by_display_width(japanese, capsys):
     check("the loss falls", at_least("final loss", 0.12, 0.1))
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "チェック: 損失が下がる"
@@ -118,7 +118,7 @@ def test_figure_texts_are_translated_once_the_language_is_used(japanese):
         plt.close(fig)
 
 
-def test_the_shipped_catalogue_keys_and_translations_agree():
+def test_every_shipped_translation_uses_each_number_of_its_key_once():
     """Every translation uses the numbers and words its key has, each exactly once."""
     for k, v in i18n.catalogue().items():
         n = k.count("{}") + k.count("{w}")

@@ -45,7 +45,7 @@ def test_the_catalogues_hold_exactly_the_units_of_the_english_pages(tmp_path):
     assert translate.stale(ROOT, tmp_path) == []
 
 
-def test_every_entry_is_translated_and_none_is_fuzzy(catalogues):
+def test_every_entry_is_translated_none_fuzzy(catalogues):
     left = [
         f"{p.name}: {m.id[:60]!r}"
         for p, ms in catalogues.items()
@@ -55,7 +55,7 @@ def test_every_entry_is_translated_and_none_is_fuzzy(catalogues):
     assert left == [], f"{len(left)} entries to translate: {left[:10]}"
 
 
-def test_translations_keep_math_code_roles_and_link_targets(catalogues):
+def test_translations_keep_math_code_roles_link_targets(catalogues):
     lost = [
         f"{p.name}: {part!r} in {m.id[:50]!r}"
         for p, ms in catalogues.items()
@@ -88,7 +88,7 @@ def test_the_term_base_pairs_each_english_term_with_its_japanese():
     assert "Probability-flow ODE" in base and "Negative prompt" in base
 
 
-def test_a_missing_term_is_found_and_a_waiver_excuses_it():
+def test_a_waiver_excuses_a_missing_term():
     base = translate.terms(ROOT)
     assert translate.term_problems("The negative prompt", "否定的な文", base)
     assert not translate.term_problems(
@@ -129,7 +129,7 @@ def test_a_japanese_notebook_opens_itself_in_colab():
         assert f"/blob/main/book_ja/{english.name})" in ja, english.name
 
 
-def test_units_are_replaced_whole_and_never_inside_a_sentence():
+def test_units_are_replaced_whole_never_inside_a_sentence():
     source = (
         "# Summary\n\nThe Summary below\nsays more.\n\n- Summary\n| a | Summary |\n"
     )
@@ -154,13 +154,15 @@ def test_an_untranslated_entry_falls_back_to_english_not_to_an_empty_cell(tmp_pa
     }
 
 
-def test_the_badge_of_a_japanese_notebook_is_filled_in_for_the_translator():
-    from babel.messages.catalog import Message
-
+def test_the_badge_of_a_japanese_notebook_is_filled_in_for_the_translator(tmp_path):
     url = "https://colab.research.google.com/github/o/r/blob/main"
-    m = Message(f"[![Open In Colab](https://x/badge.svg)]({url}/book/ch01_clip.ipynb)")
-    translate.autofill(m)
-    assert m.string.endswith(f"{url}/book_ja/ch01_clip.ipynb)")
+    po = tmp_path / "page.po"
+    po.write_text(
+        f'msgid "[![Open In Colab](x.svg)]({url}/book/ch01_clip.ipynb)"\nmsgstr ""\n'
+    )
+    (message,) = translate.entries(translate.read_po(po))
+    translate.autofill(message)
+    assert message.string.endswith(f"{url}/book_ja/ch01_clip.ipynb)")
 
 
 def test_the_japanese_readme_has_the_readmes_commands():
@@ -182,3 +184,24 @@ def test_an_acronym_term_is_matched_in_capitals_only():
         "a clip of eight frames", "8 フレームの動画", base
     )
     assert translate.term_problems("CLIP scores it", "それを評価する", base)
+
+
+def test_a_numbered_title_is_escaped_so_that_it_stays_a_title(catalogues):
+    """Sphinx reads a translation "6. ..." as a numbered list and keeps the English title."""
+    bare = [
+        f"{p.name}: {m.string[:30]!r}"
+        for p, ms in catalogues.items()
+        for m in ms
+        if re.match(r"\d+\. ", m.string)
+    ]
+    assert bare == [], bare
+
+
+def test_the_japanese_readme_names_the_chapters_as_their_pages_do():
+    readme = (ROOT / "README.ja.md").read_text()
+    for english in ENGLISH:
+        title = translate.entries(
+            translate.read_po(PO_DIR / "book" / f"{english.stem}.po")
+        )
+        name = re.sub(r"^[0-9a-z]+\\?\.\s*", "", title[0].string)
+        assert f"[{name}](book_ja/{english.name})" in readme, (english.name, name)

@@ -27,6 +27,11 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
+import matplotlib_fontja
+from matplotlib.text import Text
+
+from .models.clip import TOKENIZERS
+
 LANGUAGES = ("en", "ja")
 CATALOGUE = Path(__file__).with_name("locale") / "ja.json"
 NUMBER = re.compile(r"(?<![A-Za-z_\\])[-−]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?")
@@ -51,8 +56,6 @@ def catalogue() -> dict[str, str]:
 @lru_cache(maxsize=1)
 def _own_words() -> frozenset[str]:
     """The words of every caption the book's models read (data.tokenizer's vocabularies)."""
-    from .models.clip import TOKENIZERS
-
     return frozenset(w for make in TOKENIZERS.values() for w in make().itos)
 
 
@@ -174,9 +177,6 @@ def use_language() -> None:
     language is Japanese."""
     if language() == "en":
         return
-    import matplotlib_fontja
-    from matplotlib.text import Text
-
     matplotlib_fontja.japanize()
     if getattr(Text.set_text, "_difflab", False):
         return
