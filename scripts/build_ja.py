@@ -22,20 +22,15 @@ import sys
 from pathlib import Path
 
 import yaml
+from translate import book_config, jupyter_book, read_po
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def config(root: Path = ROOT, execute: bool = True) -> dict:
     """_config.yml in Japanese: ``language: ja``; unexecuted when ``execute`` is False."""
-    cfg = yaml.safe_load((root / "_config.yml").read_text())
+    cfg = book_config(root, execute, language="ja")
     cfg["title"] = "文から画像へ"
-    cfg["sphinx"]["config"]["language"] = "ja"
-    if not execute:
-        cfg["execute"]["execute_notebooks"] = "off"
-    # paths in a config file elsewhere are read relative to it: point them at the repository
-    ext = cfg["sphinx"]["local_extensions"]
-    cfg["sphinx"]["local_extensions"] = {k: str(root / v) for k, v in ext.items()}
     return cfg
 
 
@@ -44,11 +39,7 @@ def toc(root: Path = ROOT) -> dict:
     table of contents, not from a page, so Sphinx does not translate them): from the
     catalogue of the root page, which holds them."""
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    po = root / "locales" / "ja" / "LC_MESSAGES" / f"{toc['root']}.po"
-    from babel.messages import pofile
-
-    with open(po, "rb") as f:
-        catalog = pofile.read_po(f, charset="utf-8")
+    catalog = read_po(root / "locales" / "ja" / "LC_MESSAGES" / f"{toc['root']}.po")
     for part in toc["parts"]:
         message = catalog.get(part["caption"])
         if message is not None and message.string and not message.fuzzy:
@@ -64,17 +55,7 @@ def build(
     path, toc_path = out / "_config_ja.yml", out / "_toc_ja.yml"
     path.write_text(yaml.safe_dump(config(root, execute), allow_unicode=True))
     toc_path.write_text(yaml.safe_dump(toc(root), allow_unicode=True, sort_keys=False))
-    jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [
-        str(jb),
-        "build",
-        str(root),
-        "--config",
-        str(path),
-        "--path-output",
-        str(out),
-    ]
-    cmd += ["--toc", str(toc_path)]
+    cmd = jupyter_book(root, path, out) + ["--toc", str(toc_path)]
     env = {**os.environ, "DIFFLAB_LANG": "ja"}
     return subprocess.run(cmd + ["-W", "-n", "--keep-going"], env=env)
 

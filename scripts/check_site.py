@@ -151,7 +151,9 @@ def check_page(page, url: str, base: str) -> tuple[list[str], int]:
             problems.append(
                 f"table {table['width']} px wide in a {table['room']} px column: {table['head']!r}"
             )
-    problems += language_link_problems(page, url, base)
+    problems += language_link_problems(
+        page, page.url, base
+    )  # page.url: after a redirect
     page.set_viewport_size({"width": 400, "height": 900})
     page.wait_for_timeout(200)
     wide = page.evaluate("() => document.documentElement.scrollWidth")

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,15 +34,30 @@ BOOK_JA = ROOT / "book_ja"
 BUILD = ROOT / "_build"
 
 
-def book_config(root: Path = ROOT, **sphinx_config) -> dict:
-    """_config.yml with its notebooks left unexecuted and ``sphinx_config`` added."""
+def book_config(root: Path = ROOT, execute: bool = False, **sphinx_config) -> dict:
+    """_config.yml, its notebooks unexecuted unless ``execute``, ``sphinx_config`` added,
+    and its extensions' paths made absolute (the file is written elsewhere, in _build)."""
     config = yaml.safe_load((root / "_config.yml").read_text())
-    config["execute"] = {**config.get("execute", {}), "execute_notebooks": "off"}
+    if not execute:
+        config["execute"] = {**config.get("execute", {}), "execute_notebooks": "off"}
     config["sphinx"]["config"].update(sphinx_config)
-    # the paths a config file elsewhere (in _build) reads relative to itself
     ext = config["sphinx"]["local_extensions"]
     config["sphinx"]["local_extensions"] = {k: str(root / v) for k, v in ext.items()}
     return config
+
+
+def jupyter_book(root: Path, config: Path, out: Path) -> list[str]:
+    """The command that builds the book at ``root`` with ``config`` into ``out``/_build."""
+    jb = Path(sys.executable).with_name("jupyter-book")
+    return [
+        str(jb),
+        "build",
+        str(root),
+        "--config",
+        str(config),
+        "--path-output",
+        str(out),
+    ]
 
 
 def extract(root: Path = ROOT, out: Path | None = None) -> Path:
@@ -54,16 +67,7 @@ def extract(root: Path = ROOT, out: Path | None = None) -> Path:
     config = out / "_config_gettext.yml"
     out.mkdir(parents=True, exist_ok=True)
     config.write_text(yaml.safe_dump(book_config(root)))
-    jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [
-        str(jb),
-        "build",
-        str(root),
-        "--config",
-        str(config),
-        "--path-output",
-        str(out),
-    ]
+    cmd = jupyter_book(root, config, out)
     cmd += ["--builder", "custom", "--custom-builder", "gettext"]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return out / "_build" / "gettext"
