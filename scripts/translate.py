@@ -151,6 +151,10 @@ def read_po(path: Path):
 def write_po(path: Path, catalog) -> None:
     from babel.messages import pofile
 
+    # the header is no translation: a "fuzzy" on it would read as one left to revise
+    catalog.fuzzy = False
+    catalog.project = "From a sentence to a picture"
+
     with open(path, "wb") as f:
         pofile.write_po(f, catalog, width=76)
 

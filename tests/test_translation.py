@@ -205,3 +205,9 @@ def test_the_japanese_readme_names_the_chapters_as_their_pages_do():
         )
         name = re.sub(r"^[0-9a-z]+\\?\.\s*", "", title[0].string)
         assert f"[{name}](book_ja/{english.name})" in readme, (english.name, name)
+
+
+def test_no_catalogue_header_is_left_fuzzy():
+    """sphinx-intl writes a new catalogue's header as fuzzy; `update` clears it."""
+    fuzzy = [p.name for p in translate.po_files(ROOT) if translate.read_po(p).fuzzy]
+    assert fuzzy == [], fuzzy
