@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import translate
 import yaml
 from conftest import ROOT
 
@@ -19,12 +20,7 @@ def test_book_builds_with_warnings_as_errors(tmp_path):
         pytest.fail(
             "jupyter-book is not installed: install the dev extra (see the README's Quick start)"
         )
-    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
-    cfg["execute"]["execute_notebooks"] = "off"
-    # paths in the config are relative to the config file: point them back at the repository
-    cfg["sphinx"]["local_extensions"] = {
-        k: str(ROOT / v) for k, v in cfg["sphinx"]["local_extensions"].items()
-    }
+    cfg = translate.book_config(ROOT)  # unexecuted, extension paths made absolute
     config = tmp_path / "_config.yml"
     config.write_text(yaml.safe_dump(cfg))
     result = subprocess.run(
